@@ -1,0 +1,476 @@
+//! Data exchange: key management, encryption and authentication of Data Messages (OTR v3,
+//! "Exchanging data", "Key Management", "Computing AES keys, MAC keys", "Revealing MAC keys").
+//!
+//! ```text
+//!  ours:   our_dh[our_keyid-1] (previous)   our_dh[our_keyid] (current, announced as next_dh)
+//!  theirs: their_y[their_keyid-1] (maybe)   their_y[their_keyid]
+//!  send with (our_keyid-1, their_keyid); receive with any live pair, or a retained one.
+//! ```
+//!
+//! Beyond the spec (see "Email-tolerant receiving" in the crate docs): when a key is forgotten,
+//! the *receiving* keys of its pairs are retained for a bounded number of rotations and a bounded
+//! time, so that mail delayed behind later mail still decrypts; their MAC keys are revealed only
+//! when they leave that window, which keeps the spec's guarantee that no revealed MAC key is ever
+//! accepted. Replays are rejected per key pair by [`ReplayWindow`], in any order.
+
+use std::collections::BTreeMap;
+
+use offrecord_crypto::dh::{DhKeyPair, DhPublicKey};
+use offrecord_crypto::{aes, ct, hash};
+use rand_core::CryptoRng;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::ake::secbytes;
+use crate::replay::ReplayWindow;
+use crate::wire::DataMessage;
+
+/// Why a data message could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DataError {
+    /// A key id is 0, which the spec forbids.
+    #[error("key id 0 is invalid")]
+    ZeroKeyId,
+    /// The key ids name keys we do not have (too old, or never seen).
+    #[error("no keys for sender key id {sender_keyid} and recipient key id {recipient_keyid}")]
+    UnknownKeys {
+        /// The sender's key id in the message.
+        sender_keyid: u32,
+        /// Our key id in the message.
+        recipient_keyid: u32,
+    },
+    /// The MAC does not verify.
+    #[error("the message authentication code does not verify")]
+    BadMac,
+    /// The counter was seen before (a replay or duplicate), or is zero.
+    #[error("counter {counter} was already used with these keys")]
+    Replay {
+        /// The counter in the message.
+        counter: u64,
+    },
+    /// The next Diffie-Hellman key in the message is invalid.
+    #[error("the announced next Diffie-Hellman key is invalid")]
+    BadNextKey,
+}
+
+/// Limits on how long receiving keys of forgotten key pairs are retained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionLimits {
+    /// At most this many retired key pairs keep their receiving keys (0: behave like libotr).
+    pub max_old_key_pairs: usize,
+    /// A retired key pair's receiving keys are dropped this many seconds after retirement.
+    pub max_age_secs: u64,
+}
+
+impl Default for RetentionLimits {
+    /// 32 pairs, 7 days: enough for a week of email delays in an active chat.
+    fn default() -> Self {
+        RetentionLimits {
+            max_old_key_pairs: 32,
+            max_age_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// Keys of one (our key, their key) pair, derived from their shared secret.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub(crate) struct PairKeys {
+    pub(crate) send_aes: [u8; 16],
+    pub(crate) send_mac: [u8; 20],
+    pub(crate) recv: ReceivingKeys,
+    /// The top half of the last counter we sent with this pair.
+    #[zeroize(skip)]
+    pub(crate) send_ctr: u64,
+}
+
+/// The receiving half of a pair's keys, which is what outlives the pair.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub(crate) struct ReceivingKeys {
+    pub(crate) aes: [u8; 16],
+    pub(crate) mac: [u8; 20],
+    /// The extra symmetric key h2(0xFF) of this pair.
+    pub(crate) extra: [u8; 32],
+    #[zeroize(skip)]
+    pub(crate) seen: ReplayWindow,
+    /// Whether the MAC key verified a message (only those are revealed).
+    #[zeroize(skip)]
+    pub(crate) mac_used: bool,
+}
+
+/// Receiving keys of a pair whose DH keys are forgotten.
+pub(crate) struct RetainedKeys {
+    pub(crate) keys: ReceivingKeys,
+    /// When the pair was retired (seconds).
+    pub(crate) retired_at: u64,
+}
+
+impl PairKeys {
+    /// Derives the pair's keys (spec: h1(b) = SHA-1(b || MPI(s)); MAC key = SHA-1(AES key)).
+    pub(crate) fn derive(ours: &DhKeyPair, theirs: &DhPublicKey) -> PairKeys {
+        let s = ours.secret().diffie_hellman(theirs);
+        let secbytes = secbytes(&s);
+        // We are the "high" end if our public key is numerically greater.
+        let (sendbyte, recvbyte) = if ours.public() > theirs {
+            (0x01u8, 0x02u8)
+        } else {
+            (0x02, 0x01)
+        };
+        let h1 = |b: u8| Zeroizing::new(hash::sha1(&[&[b], &secbytes]));
+        let send_aes = first16(&h1(sendbyte));
+        let recv_aes = first16(&h1(recvbyte));
+        PairKeys {
+            send_mac: hash::sha1(&[&send_aes]),
+            send_aes,
+            recv: ReceivingKeys {
+                mac: hash::sha1(&[&recv_aes]),
+                aes: recv_aes,
+                extra: hash::sha256(&[&[0xff], &secbytes]),
+                seen: ReplayWindow::default(),
+                mac_used: false,
+            },
+            send_ctr: 0,
+        }
+    }
+}
+
+fn first16(h: &[u8; 20]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out.copy_from_slice(h.get(..16).unwrap_or(&[0; 16]));
+    out
+}
+
+/// A decrypted, authenticated data message.
+pub(crate) struct Opened {
+    /// The plaintext (human-readable part and TLVs).
+    pub(crate) plaintext: Zeroizing<Vec<u8>>,
+    /// The extra symmetric key of the pair the message used.
+    pub(crate) extra_key: Zeroizing<[u8; 32]>,
+}
+
+/// The data-phase keys of one encrypted session.
+pub(crate) struct KeyState {
+    pub(crate) our_keyid: u32,
+    /// `our_dh[our_keyid - 1]`.
+    pub(crate) our_previous: DhKeyPair,
+    /// `our_dh[our_keyid]`.
+    pub(crate) our_current: DhKeyPair,
+    pub(crate) their_keyid: u32,
+    pub(crate) their_current: DhPublicKey,
+    /// `their_y[their_keyid - 1]`, if known.
+    pub(crate) their_previous: Option<DhPublicKey>,
+    /// Derived keys of live pairs, keyed by (our key id, their key id).
+    pub(crate) pairs: BTreeMap<(u32, u32), PairKeys>,
+    /// Receiving keys of retired pairs, keyed by (our key id, their key id).
+    pub(crate) retained: BTreeMap<(u32, u32), RetainedKeys>,
+    /// MAC keys to reveal in the next data message we send.
+    pub(crate) to_reveal: Zeroizing<Vec<u8>>,
+    pub(crate) limits: RetentionLimits,
+}
+
+impl KeyState {
+    /// The key state right after the AKE: our AKE key becomes `our_dh[1]`, a fresh key
+    /// `our_dh[2]`; their AKE key is `their_y[their_keyid]`.
+    pub(crate) fn after_ake<R: CryptoRng + ?Sized>(
+        our_ake_dh: DhKeyPair,
+        their_keyid: u32,
+        their_dh: DhPublicKey,
+        limits: RetentionLimits,
+        rng: &mut R,
+    ) -> KeyState {
+        KeyState {
+            our_keyid: crate::ake::AKE_KEYID + 1,
+            our_previous: our_ake_dh,
+            our_current: DhKeyPair::generate(rng),
+            their_keyid,
+            their_current: their_dh,
+            their_previous: None,
+            pairs: BTreeMap::new(),
+            retained: BTreeMap::new(),
+            to_reveal: Zeroizing::new(Vec::new()),
+            limits,
+        }
+    }
+
+    /// Our live key with id `id`.
+    fn our_key(&self, id: u32) -> Option<&DhKeyPair> {
+        if id == self.our_keyid {
+            Some(&self.our_current)
+        } else if Some(id) == self.our_keyid.checked_sub(1) {
+            Some(&self.our_previous)
+        } else {
+            None
+        }
+    }
+
+    /// Their live key with id `id`.
+    fn their_key(&self, id: u32) -> Option<&DhPublicKey> {
+        if id == self.their_keyid {
+            Some(&self.their_current)
+        } else if Some(id) == self.their_keyid.checked_sub(1) {
+            self.their_previous.as_ref()
+        } else {
+            None
+        }
+    }
+
+    /// The keys of a live pair, derived on first use.
+    fn live_pair(&mut self, ours: u32, theirs: u32) -> Option<&mut PairKeys> {
+        if !self.pairs.contains_key(&(ours, theirs)) {
+            let keys = PairKeys::derive(self.our_key(ours)?, self.their_key(theirs)?);
+            self.pairs.insert((ours, theirs), keys);
+        }
+        self.pairs.get_mut(&(ours, theirs))
+    }
+
+    /// The (sender, recipient) key ids and keys for the next message we send.
+    pub(crate) fn sending_pair(&mut self) -> Option<(u32, u32, &mut PairKeys)> {
+        let ours = self.our_keyid.checked_sub(1)?;
+        let theirs = self.their_keyid;
+        Some((ours, theirs, self.live_pair(ours, theirs)?))
+    }
+
+    /// Encrypts and authenticates `plaintext` into `msg` (whose header fields and flags the
+    /// caller set), using `mac_input` to compute the authenticator once `msg` is filled.
+    ///
+    /// Returns the extra symmetric key of the pair used.
+    pub(crate) fn seal(
+        &mut self,
+        plaintext: &[u8],
+        flags: u8,
+        mac_input: impl FnOnce(&DataMessage) -> Vec<u8>,
+    ) -> Option<(DataMessage, Zeroizing<[u8; 32]>)> {
+        let next_dh = self.our_current.public().to_bytes();
+        let old_mac_keys = core::mem::take(&mut *self.to_reveal);
+        let (ours, theirs, pair) = self.sending_pair()?;
+        pair.send_ctr = pair.send_ctr.checked_add(1)?;
+        let ctr = pair.send_ctr.to_be_bytes();
+        let mut encrypted = plaintext.to_vec();
+        aes::ctr128_apply(&pair.send_aes, &ctr, &mut encrypted);
+        let mut msg = DataMessage {
+            flags,
+            sender_keyid: ours,
+            recipient_keyid: theirs,
+            next_dh,
+            ctr,
+            encrypted_message: encrypted,
+            mac: [0; 20],
+            old_mac_keys,
+        };
+        msg.mac = hash::hmac_sha1(&pair.send_mac, &[&mac_input(&msg)]);
+        let extra = Zeroizing::new(pair.recv.extra);
+        Some((msg, extra))
+    }
+
+    /// Verifies and decrypts a data message, then rotates keys as the spec says.
+    ///
+    /// `mac_input` is the exact received bytes the MAC covers.
+    pub(crate) fn open<R: CryptoRng + ?Sized>(
+        &mut self,
+        msg: &DataMessage,
+        mac_input: &[u8],
+        now: u64,
+        rng: &mut R,
+    ) -> Result<Opened, DataError> {
+        let (theirs, ours) = (msg.sender_keyid, msg.recipient_keyid);
+        if theirs == 0 || ours == 0 {
+            return Err(DataError::ZeroKeyId);
+        }
+        let counter = u64::from_be_bytes(msg.ctr);
+        self.expire(now);
+        let live = self.our_key(ours).is_some() && self.their_key(theirs).is_some();
+        let next_dh = if live && theirs == self.their_keyid {
+            Some(DhPublicKey::from_bytes(&msg.next_dh).map_err(|_| DataError::BadNextKey)?)
+        } else {
+            None
+        };
+        let keys: &mut ReceivingKeys = if live {
+            match self.live_pair(ours, theirs) {
+                Some(pair) => &mut pair.recv,
+                None => {
+                    return Err(DataError::UnknownKeys {
+                        sender_keyid: theirs,
+                        recipient_keyid: ours,
+                    });
+                }
+            }
+        } else {
+            match self.retained.get_mut(&(ours, theirs)) {
+                Some(retained) => &mut retained.keys,
+                None => {
+                    return Err(DataError::UnknownKeys {
+                        sender_keyid: theirs,
+                        recipient_keyid: ours,
+                    });
+                }
+            }
+        };
+        let expected = hash::hmac_sha1(&keys.mac, &[mac_input]);
+        if !ct::eq(&expected, &msg.mac) {
+            return Err(DataError::BadMac);
+        }
+        if !keys.seen.is_fresh(counter) {
+            return Err(DataError::Replay { counter });
+        }
+        keys.seen.insert(counter);
+        keys.mac_used = true;
+        let mut plaintext = Zeroizing::new(msg.encrypted_message.clone());
+        aes::ctr128_apply(&keys.aes, &msg.ctr, &mut plaintext);
+        let extra_key = Zeroizing::new(keys.extra);
+
+        if live {
+            if ours == self.our_keyid {
+                self.rotate_ours(now, rng);
+            }
+            if let Some(next) = next_dh {
+                self.rotate_theirs(next, now);
+            }
+        }
+        Ok(Opened {
+            plaintext,
+            extra_key,
+        })
+    }
+
+    /// The peer has seen our newest key: forget `our_dh[our_keyid-1]`, make a new current key.
+    fn rotate_ours<R: CryptoRng + ?Sized>(&mut self, now: u64, rng: &mut R) {
+        if let Some(old) = self.our_keyid.checked_sub(1) {
+            let their_ids: Vec<u32> = [Some(self.their_keyid), self.their_keyid.checked_sub(1)]
+                .into_iter()
+                .flatten()
+                .filter(|&t| self.their_key(t).is_some())
+                .collect();
+            for theirs in their_ids {
+                self.retire_pair(old, theirs, now);
+            }
+        }
+        let fresh = DhKeyPair::generate(rng);
+        self.our_previous = core::mem::replace(&mut self.our_current, fresh);
+        self.our_keyid = self.our_keyid.saturating_add(1);
+    }
+
+    /// The peer announced its next key: forget `their_y[their_keyid-1]`, shift.
+    fn rotate_theirs(&mut self, next: DhPublicKey, now: u64) {
+        if let Some(old) = self.their_keyid.checked_sub(1) {
+            if self.their_previous.is_some() {
+                for ours in [self.our_keyid, self.our_keyid.saturating_sub(1)] {
+                    if ours > 0 {
+                        self.retire_pair(ours, old, now);
+                    }
+                }
+            }
+        }
+        self.their_previous = Some(core::mem::replace(&mut self.their_current, next));
+        self.their_keyid = self.their_keyid.saturating_add(1);
+    }
+
+    /// Moves the receiving keys of a pair that is about to lose one of its keys into the
+    /// retention window (deriving them first if the pair was never used: a delayed message may
+    /// still use it), or reveals its MAC key if retention is off.
+    fn retire_pair(&mut self, ours: u32, theirs: u32, now: u64) {
+        if self.limits.max_old_key_pairs == 0 {
+            if let Some(pair) = self.pairs.remove(&(ours, theirs)) {
+                if pair.recv.mac_used {
+                    self.to_reveal.extend_from_slice(&pair.recv.mac);
+                }
+            }
+            return;
+        }
+        let keys = match self.pairs.remove(&(ours, theirs)) {
+            Some(mut pair) => core::mem::replace(
+                &mut pair.recv,
+                ReceivingKeys {
+                    aes: [0; 16],
+                    mac: [0; 20],
+                    extra: [0; 32],
+                    seen: ReplayWindow::default(),
+                    mac_used: false,
+                },
+            ),
+            None => match (self.our_key(ours), self.their_key(theirs)) {
+                (Some(o), Some(t)) => {
+                    let mut pair = PairKeys::derive(o, t);
+                    core::mem::replace(
+                        &mut pair.recv,
+                        ReceivingKeys {
+                            aes: [0; 16],
+                            mac: [0; 20],
+                            extra: [0; 32],
+                            seen: ReplayWindow::default(),
+                            mac_used: false,
+                        },
+                    )
+                }
+                _ => return,
+            },
+        };
+        self.retained.insert(
+            (ours, theirs),
+            RetainedKeys {
+                keys,
+                retired_at: now,
+            },
+        );
+        self.enforce_retention(now);
+    }
+
+    /// Drops retained keys that are too many or too old, queueing used MAC keys for reveal.
+    fn enforce_retention(&mut self, now: u64) {
+        let max_age = self.limits.max_age_secs;
+        let expired: Vec<(u32, u32)> = self
+            .retained
+            .iter()
+            .filter(|(_, r)| now.saturating_sub(r.retired_at) > max_age)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in expired {
+            self.drop_retained(key);
+        }
+        while self.retained.len() > self.limits.max_old_key_pairs {
+            // The oldest retirement goes first (ties: lowest key ids).
+            let Some(oldest) = self
+                .retained
+                .iter()
+                .min_by_key(|(k, r)| (r.retired_at, **k))
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            self.drop_retained(oldest);
+        }
+    }
+
+    fn drop_retained(&mut self, key: (u32, u32)) {
+        if let Some(retained) = self.retained.remove(&key) {
+            if retained.keys.mac_used {
+                self.to_reveal.extend_from_slice(&retained.keys.mac);
+            }
+        }
+    }
+
+    /// Applies the time limits (called on every receive and by the endpoint's timer).
+    pub(crate) fn expire(&mut self, now: u64) {
+        self.enforce_retention(now);
+    }
+
+    /// Every MAC key that was used to verify a message and is not yet revealed: what closing a
+    /// session reveals (design section 4.5), together with keys already queued.
+    pub(crate) fn reveal_all(&mut self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(core::mem::take(&mut *self.to_reveal));
+        for pair in self.pairs.values() {
+            if pair.recv.mac_used {
+                out.extend_from_slice(&pair.recv.mac);
+            }
+        }
+        for retained in self.retained.values() {
+            if retained.keys.mac_used {
+                out.extend_from_slice(&retained.keys.mac);
+            }
+        }
+        out
+    }
+
+    /// The extra symmetric key of the pair the next sent message will use.
+    pub(crate) fn sending_extra_key(&mut self) -> Option<Zeroizing<[u8; 32]>> {
+        let (_, _, pair) = self.sending_pair()?;
+        Some(Zeroizing::new(pair.recv.extra))
+    }
+}

@@ -1,0 +1,1096 @@
+//! The endpoint: one local account's OTR state for all its peers, and the message-handling
+//! rules of OTR v3 "State transitions" (what to do with each received message and each user
+//! action).
+//!
+//! Routing of OTR v3 messages by instance tag ("Instance Tags"):
+//!
+//! ```text
+//!   receiver tag  = 0        -> only a D-H Commit is accepted (any of our instances)
+//!                 = ours     -> session of the sender's instance (created on demand)
+//!                 = other    -> RCVDMSG_FOR_OTHER_INSTANCE, ignored
+//!   sender tag    < 0x100    -> malformed, ignored
+//!   OTR v2                   -> the peer's instance-less "master" session
+//! ```
+//!
+//! A D-H Commit we send before knowing the peer's instance (answering a query) lives in the
+//! master session; each instance that answers with a D-H Key gets its own copy of it, so that
+//! several devices of one peer can each finish their own AKE.
+
+use std::collections::BTreeMap;
+
+use offrecord_crypto::dsa::DsaPrivateKey;
+use rand_core::CryptoRng;
+use zeroize::Zeroizing;
+
+use crate::InstanceTag;
+use crate::ake::{AuthState, AwaitingDhKey, Completed, Step};
+use crate::data::{DataError, KeyState, RetentionLimits};
+use crate::event::{
+    Event, MessageEvent, Output, Received, ReceivedKind, ReceivedTlv, Transmit,
+};
+use crate::fragment::{self, Fragment, FragmentFormat, Reassembler, ReassemblyLimits};
+use crate::policy::Policy;
+use crate::session::{Encrypted, MsgState, Session, SessionStatus, Ssid};
+use crate::tlv::{self, Plaintext, Tlv};
+use crate::wire::{self, Body, DataMessage, Encoded, Message, ProtocolVersion, Versions};
+
+/// Endpoint configuration. The defaults are libotr's behaviour plus email tolerance.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The OTR policy (default: libotr's `OTRL_POLICY_DEFAULT`, opportunistic).
+    pub policy: Policy,
+    /// Largest wire message to emit; longer ones are fragmented. 0: never fragment.
+    pub max_message_size: usize,
+    /// Send a heartbeat after receiving a data message if nothing was sent for this many
+    /// seconds (libotr: 60). `None` disables heartbeats.
+    pub heartbeat_interval: Option<u64>,
+    /// How long a message stored while the AKE runs may be resent when it completes (libotr:
+    /// 60 seconds).
+    pub resend_window_secs: u64,
+    /// Retention of receiving keys of retired key pairs (email tolerance).
+    pub retention: RetentionLimits,
+    /// Limits on fragment reassembly, per peer.
+    pub reassembly: ReassemblyLimits,
+    /// Answer unreadable data messages with an OTR error message, as the spec says.
+    pub reply_to_unreadable: bool,
+    /// At most this many instance sessions per peer (floods of instance tags are refused).
+    pub max_instances_per_peer: usize,
+    /// Text sent after the query string, for clients without OTR.
+    pub query_text: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            policy: Policy::default(),
+            max_message_size: 0,
+            heartbeat_interval: Some(60),
+            resend_window_secs: 60,
+            retention: RetentionLimits::default(),
+            reassembly: ReassemblyLimits::default(),
+            reply_to_unreadable: true,
+            max_instances_per_peer: 64,
+            query_text: "An Off-the-Record private conversation was requested, but your client \
+                         does not support it."
+                .to_owned(),
+        }
+    }
+}
+
+/// Why a message could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The peer ended the private conversation; end it too (or restart it) before writing.
+    #[error("the private conversation was ended by the peer; end or restart it first")]
+    Finished,
+    /// No encrypted session with that instance exists.
+    #[error("no encrypted session with instance {0}")]
+    NoSuchSession(InstanceTag),
+    /// The message is too large to fragment (more than 65535 fragments).
+    #[error("the message is too large to send: {0}")]
+    TooLarge(String),
+    /// Encryption is required but the session is not encrypted; the message was stored and a
+    /// query sent (see the output).
+    #[error("encryption is required; an OTR conversation is being started")]
+    EncryptionRequired,
+}
+
+/// A message stored for possible retransmission after the AKE.
+struct Stored {
+    text: Zeroizing<String>,
+    at: u64,
+}
+
+/// Everything kept about one peer (one remote account).
+pub(crate) struct Peer {
+    /// The instance-less session: OTR v2, plaintext state, and our D-H Commit to instance 0.
+    pub(crate) master: Session,
+    /// One session per remote instance (OTR v3).
+    pub(crate) instances: BTreeMap<InstanceTag, Session>,
+    /// Fragments being reassembled.
+    pub(crate) reassembler: Reassembler,
+    /// Whether we received a plaintext message since entering plaintext (stop tagging).
+    pub(crate) seen_plaintext: bool,
+    /// Long-term key fingerprints seen for this peer, with their trust word (empty: untrusted).
+    pub(crate) fingerprints: BTreeMap<[u8; 20], String>,
+    stored: Option<Stored>,
+}
+
+impl Peer {
+    pub(crate) fn new(limits: ReassemblyLimits) -> Peer {
+        Peer {
+            master: Session::new(InstanceTag::ZERO),
+            instances: BTreeMap::new(),
+            reassembler: Reassembler::new(limits),
+            seen_plaintext: false,
+            fingerprints: BTreeMap::new(),
+            stored: None,
+        }
+    }
+
+    /// The session to use when the application names no instance: the most recently secured
+    /// encrypted one, else the most recently secured finished one, else the master.
+    fn best(&self) -> InstanceTag {
+        let pick = |want: fn(&Session) -> bool| {
+            self.instances
+                .values()
+                .chain(core::iter::once(&self.master))
+                .filter(|s| want(s))
+                .max_by_key(|s| s.secured_at)
+                .map(|s| s.their_instance)
+        };
+        pick(|s| matches!(s.msg, MsgState::Encrypted(_)))
+            .or_else(|| pick(|s| matches!(s.msg, MsgState::Finished { .. })))
+            .unwrap_or(InstanceTag::ZERO)
+    }
+
+    fn session(&self, instance: InstanceTag) -> Option<&Session> {
+        if instance == InstanceTag::ZERO {
+            Some(&self.master)
+        } else {
+            self.instances.get(&instance)
+        }
+    }
+
+    fn session_mut(&mut self, instance: InstanceTag) -> Option<&mut Session> {
+        if instance == InstanceTag::ZERO {
+            Some(&mut self.master)
+        } else {
+            self.instances.get_mut(&instance)
+        }
+    }
+}
+
+/// One local OTR account: its long-term key, its instance tag, and every session with every
+/// peer. See the crate documentation for the call order.
+pub struct Endpoint {
+    pub(crate) key: DsaPrivateKey,
+    pub(crate) instance: InstanceTag,
+    pub(crate) config: Config,
+    pub(crate) peers: BTreeMap<String, Peer>,
+}
+
+impl Endpoint {
+    /// An endpoint with the given long-term key and instance tag.
+    ///
+    /// `instance` should be valid (`>= 0x100`) and persistent for this installation.
+    pub fn new(key: DsaPrivateKey, instance: InstanceTag, config: Config) -> Endpoint {
+        Endpoint {
+            key,
+            instance,
+            config,
+            peers: BTreeMap::new(),
+        }
+    }
+
+    /// Our instance tag.
+    pub fn instance_tag(&self) -> InstanceTag {
+        self.instance
+    }
+
+    /// Our long-term key.
+    pub fn private_key(&self) -> &DsaPrivateKey {
+        &self.key
+    }
+
+    /// The fingerprint of our long-term key.
+    pub fn fingerprint(&self) -> [u8; 20] {
+        self.key.public_key().fingerprint()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Changes the configuration (for example the policy) from now on.
+    pub fn config_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+
+    fn peer_mut(&mut self, peer: &str) -> &mut Peer {
+        let limits = self.config.reassembly;
+        self.peers
+            .entry(peer.to_owned())
+            .or_insert_with(|| Peer::new(limits))
+    }
+
+    /// The versions our policy allows, as offered in queries and whitespace tags.
+    fn offered_versions(&self) -> Versions {
+        Versions {
+            v1: false,
+            v2: self.config.policy.contains(Policy::ALLOW_V2),
+            v3: self.config.policy.contains(Policy::ALLOW_V3),
+        }
+    }
+
+    fn version_allowed(&self, version: ProtocolVersion) -> bool {
+        match version {
+            ProtocolVersion::V2 => self.config.policy.contains(Policy::ALLOW_V2),
+            ProtocolVersion::V3 => self.config.policy.contains(Policy::ALLOW_V3),
+        }
+    }
+
+    /// The best version both sides offer, if any.
+    fn pick_version(&self, theirs: Versions) -> Option<ProtocolVersion> {
+        let ours = self.offered_versions();
+        if ours.v3 && theirs.v3 {
+            Some(ProtocolVersion::V3)
+        } else if ours.v2 && theirs.v2 {
+            Some(ProtocolVersion::V2)
+        } else {
+            None
+        }
+    }
+
+    /// The OTR query message our policy produces ("User requests to start an OTR
+    /// conversation").
+    pub fn query_message(&self) -> String {
+        let mut text = wire::Query::message(self.offered_versions());
+        if !self.config.query_text.is_empty() {
+            text.push('\n');
+            text.push_str(&self.config.query_text);
+        }
+        text
+    }
+
+    /// Asks `peer` to start an OTR conversation (sends a query message).
+    pub fn query(&mut self, peer: &str) -> Output {
+        let mut out = Output::default();
+        out.transmit.push(Transmit {
+            peer: peer.to_owned(),
+            message: self.query_message(),
+        });
+        out
+    }
+
+    /// Starts the AKE ourselves by sending a D-H Commit, optionally addressed to one known
+    /// instance of the peer (OTR v3; the chat layer does this after an invitation names the
+    /// inviting device's instance).
+    pub fn start_ake<R: CryptoRng + ?Sized>(
+        &mut self,
+        peer: &str,
+        their_instance: Option<InstanceTag>,
+        version: ProtocolVersion,
+        rng: &mut R,
+    ) -> Output {
+        let mut out = Output::default();
+        let target = their_instance.unwrap_or(InstanceTag::ZERO);
+        let step = AuthState::start(version, rng);
+        let max = self.config.max_instances_per_peer;
+        let p = self.peer_mut(peer);
+        if target != InstanceTag::ZERO && !p.instances.contains_key(&target) {
+            if p.instances.len() >= max {
+                out.message_event(peer, MessageEvent::SetupError, Some("too many instances".into()));
+                return out;
+            }
+            p.instances.insert(target, Session::new(target));
+        }
+        if let Some(session) = p.session_mut(target) {
+            session.auth = step.state;
+        }
+        if let Some(body) = step.reply {
+            self.transmit_body(&mut out, peer, version, target, body);
+        }
+        out
+    }
+
+    /// Handles one incoming message (or fragment) from `peer` at time `now` (seconds).
+    ///
+    /// Never fails: what cannot be used is reported as events.
+    pub fn receive<R: CryptoRng + ?Sized>(
+        &mut self,
+        peer: &str,
+        text: &str,
+        now: u64,
+        rng: &mut R,
+    ) -> Output {
+        let mut out = Output::default();
+        if !self.config.policy.allows_otr() {
+            out.received.push(Received {
+                peer: peer.to_owned(),
+                instance: InstanceTag::ZERO,
+                text: text.to_owned(),
+                kind: ReceivedKind::Plaintext,
+            });
+            return out;
+        }
+        self.receive_message(&mut out, peer, text, now, rng, true);
+        out
+    }
+
+    fn receive_message<R: CryptoRng + ?Sized>(
+        &mut self,
+        out: &mut Output,
+        peer: &str,
+        text: &str,
+        now: u64,
+        rng: &mut R,
+        allow_fragment: bool,
+    ) {
+        let message = match Message::parse(text) {
+            Ok(m) => m,
+            Err(e) => {
+                out.message_event(peer, MessageEvent::ReceivedMalformed, Some(e.to_string()));
+                return;
+            }
+        };
+        match message {
+            Message::Fragment(raw) => {
+                if allow_fragment {
+                    self.receive_fragment(out, peer, &raw, now, rng);
+                } else {
+                    out.message_event(
+                        peer,
+                        MessageEvent::ReceivedMalformed,
+                        Some("a fragment contained a fragment".into()),
+                    );
+                }
+            }
+            Message::Plaintext {
+                text,
+                whitespace_tag,
+            } => self.receive_plaintext(out, peer, text, whitespace_tag, rng),
+            Message::Query { versions } => {
+                if let Some(version) = self.pick_version(versions) {
+                    let _ = self.peer_mut(peer);
+                    out.extend(self.start_ake(peer, None, version, rng));
+                }
+            }
+            Message::Error { text } => {
+                out.message_event(peer, MessageEvent::ReceivedGeneralError, Some(text));
+                if self.config.policy.contains(Policy::ERROR_START_AKE) {
+                    out.transmit.push(Transmit {
+                        peer: peer.to_owned(),
+                        message: self.query_message(),
+                    });
+                }
+            }
+            Message::Encoded { encoded, raw } => {
+                self.receive_encoded(out, peer, encoded, &raw, now, rng);
+            }
+        }
+    }
+
+    fn receive_fragment<R: CryptoRng + ?Sized>(
+        &mut self,
+        out: &mut Output,
+        peer: &str,
+        raw: &str,
+        now: u64,
+        rng: &mut R,
+    ) {
+        let fragment = match Fragment::parse(raw) {
+            Ok(f) => f,
+            Err(e) => {
+                out.message_event(peer, MessageEvent::ReceivedMalformed, Some(e.to_string()));
+                return;
+            }
+        };
+        if fragment.format_version == 3 {
+            if !fragment.sender.is_valid() || !fragment.receiver.is_valid_receiver() {
+                out.message_event(
+                    peer,
+                    MessageEvent::ReceivedMalformed,
+                    Some("invalid instance tag in fragment".into()),
+                );
+                return;
+            }
+            if fragment.receiver != InstanceTag::ZERO && fragment.receiver != self.instance {
+                out.message_event(peer, MessageEvent::ReceivedForOtherInstance, None);
+                return;
+            }
+        }
+        let complete = self.peer_mut(peer).reassembler.push(fragment, now);
+        match complete {
+            Ok(Some(message)) => self.receive_message(out, peer, &message, now, rng, false),
+            Ok(None) => {}
+            Err(e) => {
+                out.message_event(peer, MessageEvent::ReceivedMalformed, Some(e.to_string()));
+            }
+        }
+    }
+
+    fn receive_plaintext<R: CryptoRng + ?Sized>(
+        &mut self,
+        out: &mut Output,
+        peer: &str,
+        text: String,
+        tag: Option<Versions>,
+        rng: &mut R,
+    ) {
+        let policy = self.config.policy;
+        let start_version = tag.and_then(|v| self.pick_version(v));
+        let p = self.peer_mut(peer);
+        p.seen_plaintext = true;
+        let best = p.best();
+        let state = p.session(best).map_or(MsgState::Plaintext.public(), |s| s.msg.public());
+        let warn = state != crate::MessageState::Plaintext
+            || policy.contains(Policy::REQUIRE_ENCRYPTION);
+        if warn {
+            out.message_event(peer, MessageEvent::ReceivedUnencrypted, Some(text));
+        } else {
+            out.received.push(Received {
+                peer: peer.to_owned(),
+                instance: InstanceTag::ZERO,
+                text,
+                kind: if tag.is_some() {
+                    ReceivedKind::TaggedPlaintext
+                } else {
+                    ReceivedKind::Plaintext
+                },
+            });
+        }
+        if policy.contains(Policy::WHITESPACE_START_AKE) {
+            if let Some(version) = start_version {
+                out.extend(self.start_ake(peer, None, version, rng));
+            }
+        }
+    }
+
+    fn receive_encoded<R: CryptoRng + ?Sized>(
+        &mut self,
+        out: &mut Output,
+        peer: &str,
+        encoded: Encoded,
+        raw: &[u8],
+        now: u64,
+        rng: &mut R,
+    ) {
+        let version = encoded.version;
+        if !self.version_allowed(version) {
+            return;
+        }
+        let their_instance = match version {
+            ProtocolVersion::V2 => InstanceTag::ZERO,
+            ProtocolVersion::V3 => {
+                let (sender, receiver) = (encoded.sender_instance, encoded.receiver_instance);
+                if !sender.is_valid() || !receiver.is_valid_receiver() {
+                    out.message_event(
+                        peer,
+                        MessageEvent::ReceivedMalformed,
+                        Some("invalid instance tag".into()),
+                    );
+                    return;
+                }
+                if sender == self.instance && receiver != self.instance {
+                    // Our own message came back (a relay reflecting it).
+                    out.message_event(peer, MessageEvent::MsgReflected, None);
+                    return;
+                }
+                let commit = matches!(encoded.body, Body::DhCommit(_));
+                if receiver == InstanceTag::ZERO && !commit {
+                    out.message_event(peer, MessageEvent::ReceivedForOtherInstance, None);
+                    return;
+                }
+                if receiver != InstanceTag::ZERO && receiver != self.instance {
+                    out.message_event(peer, MessageEvent::ReceivedForOtherInstance, None);
+                    return;
+                }
+                sender
+            }
+        };
+        let max = self.config.max_instances_per_peer;
+        let p = self.peer_mut(peer);
+        if their_instance != InstanceTag::ZERO && !p.instances.contains_key(&their_instance) {
+            if p.instances.len() >= max {
+                out.message_event(
+                    peer,
+                    MessageEvent::ReceivedMalformed,
+                    Some(format!("more than {max} instances")),
+                );
+                return;
+            }
+            p.instances
+                .insert(their_instance, Session::new(their_instance));
+        }
+        match encoded.body {
+            Body::Data(data) => {
+                self.receive_data(out, peer, version, their_instance, &data, raw, now, rng);
+            }
+            body => self.receive_ake(out, peer, version, their_instance, body, now, rng),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn receive_ake<R: CryptoRng + ?Sized>(
+        &mut self,
+        out: &mut Output,
+        peer: &str,
+        version: ProtocolVersion,
+        their_instance: InstanceTag,
+        body: Body,
+        now: u64,
+        rng: &mut R,
+    ) {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        // A D-H Key (or a colliding D-H Commit) may answer the commit we sent to instance 0:
+        // give this instance its own copy of that AKE state.
+        let inherit = matches!(body, Body::DhKey(_) | Body::DhCommit(_));
+        if inherit && their_instance != InstanceTag::ZERO {
+            let needs = p
+                .instances
+                .get(&their_instance)
+                .is_some_and(|s| !s.auth.in_progress());
+            if needs {
+                if let AuthState::AwaitingDhKey(master) = &p.master.auth {
+                    if master.version == version {
+                        let copy = copy_awaiting_dh_key(master);
+                        if let (Some(s), Some(copy)) = (p.instances.get_mut(&their_instance), copy) {
+                            s.auth = AuthState::AwaitingDhKey(Box::new(copy));
+                        }
+                    }
+                }
+            }
+        }
+        let Some(session) = p.session_mut(their_instance) else {
+            return;
+        };
+        let auth = core::mem::take(&mut session.auth);
+        let step: Step = match body {
+            Body::DhCommit(c) => auth.handle_dh_commit(version, c, rng),
+            Body::DhKey(k) => auth.handle_dh_key(version, k, &self.key, rng),
+            Body::RevealSignature(r) => auth.handle_reveal_signature(version, r, &self.key, rng),
+            Body::Signature(s) => auth.handle_signature(version, s),
+            Body::Data(_) => return,
+        };
+        session.auth = step.state;
+        if let Some(reason) = step.ignored {
+            out.event(Event::AkeIgnored {
+                peer: peer.to_owned(),
+                reason,
+            });
+        }
+        if let Some(reply) = step.reply {
+            self.transmit_body(out, peer, version, their_instance, reply);
+        }
+        if let Some(completed) = step.completed {
+            self.go_encrypted(out, peer, their_instance, completed, now, rng);
+        }
+    }
+
+    /// The AKE completed: enter (or re-enter) MSGSTATE_ENCRYPTED.
+    fn go_encrypted<R: CryptoRng + ?Sized>(
+        &mut self,
+        out: &mut Output,
+        peer: &str,
+        their_instance: InstanceTag,
+        completed: Completed,
+        now: u64,
+        rng: &mut R,
+    ) {
+        let limits = self.config.retention;
+        let resend_window = self.config.resend_window_secs;
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        let fingerprint = completed.their_long_term.fingerprint();
+        if !p.fingerprints.contains_key(&fingerprint) {
+            p.fingerprints.insert(fingerprint, String::new());
+            out.event(Event::NewFingerprint {
+                peer: peer.to_owned(),
+                fingerprint,
+            });
+        }
+        let stored = p.stored.take();
+        let Some(session) = p.session_mut(their_instance) else {
+            return;
+        };
+        let was_encrypted = matches!(session.msg, MsgState::Encrypted(_));
+        let keys = KeyState::after_ake(
+            completed.our_dh,
+            completed.their_keyid,
+            completed.their_dh,
+            limits,
+            rng,
+        );
+        session.msg = MsgState::Encrypted(Box::new(Encrypted {
+            version: completed.version,
+            their_long_term: completed.their_long_term,
+            ssid: completed.ssid,
+            we_revealed: completed.we_revealed,
+            keys,
+        }));
+        session.secured_at = now.max(session.secured_at.saturating_add(1));
+        out.event(if was_encrypted {
+            Event::StillSecure {
+                peer: peer.to_owned(),
+                instance: their_instance,
+                is_reply: completed.we_revealed,
+            }
+        } else {
+            Event::GoneSecure {
+                peer: peer.to_owned(),
+                instance: their_instance,
+            }
+        });
+        if let Some(stored) = stored {
+            if now.saturating_sub(stored.at) <= resend_window {
+                let text = stored.text.clone();
+                if self
+                    .send_data(out, peer, their_instance, text.as_bytes(), &[], 0, now)
+                    .is_ok()
+                {
+                    out.message_event(peer, MessageEvent::MsgResent, Some(text.to_string()));
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn receive_data<R: CryptoRng + ?Sized>(
+        &mut self,
+        out: &mut Output,
+        peer: &str,
+        version: ProtocolVersion,
+        their_instance: InstanceTag,
+        data: &DataMessage,
+        raw: &[u8],
+        now: u64,
+        rng: &mut R,
+    ) {
+        let ignore_unreadable = data.flags & wire::FLAG_IGNORE_UNREADABLE != 0;
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        let Some(session) = p.session_mut(their_instance) else {
+            return;
+        };
+        let tail = 20 + 4 + data.old_mac_keys.len();
+        let mac_input = raw.get(..raw.len().saturating_sub(tail)).unwrap_or_default();
+        let opened = match session.encrypted_mut() {
+            Some(enc) if enc.version == version => enc.keys.open(data, mac_input, now, rng),
+            _ => {
+                if !ignore_unreadable {
+                    out.message_event(peer, MessageEvent::ReceivedNotInPrivate, None);
+                    self.reply_error(out, peer, "You sent encrypted data to a peer who wasn't expecting it.");
+                }
+                return;
+            }
+        };
+        let opened = match opened {
+            Ok(o) => o,
+            Err(DataError::Replay { .. }) => {
+                out.message_event(peer, MessageEvent::ReceivedDuplicate, None);
+                return;
+            }
+            Err(e) => {
+                if !ignore_unreadable {
+                    out.message_event(peer, MessageEvent::ReceivedUnreadable, Some(e.to_string()));
+                    self.reply_error(out, peer, "You transmitted an unreadable encrypted message.");
+                }
+                return;
+            }
+        };
+        session.last_received = now;
+        let plaintext = Plaintext::parse(&opened.plaintext);
+        let heartbeat = plaintext.is_heartbeat();
+        if heartbeat {
+            out.message_event(peer, MessageEvent::HeartbeatReceived, None);
+        } else {
+            out.received.push(Received {
+                peer: peer.to_owned(),
+                instance: their_instance,
+                text: String::from_utf8_lossy(&plaintext.message).into_owned(),
+                kind: ReceivedKind::Encrypted,
+            });
+        }
+        let mut disconnected = false;
+        for t in &plaintext.tlvs {
+            match t.kind {
+                tlv::PADDING => continue,
+                tlv::DISCONNECTED => disconnected = true,
+                tlv::EXTRA_SYMMETRIC_KEY => {
+                    let (usage, usedata) = match t.value.split_first_chunk::<4>() {
+                        Some((u, rest)) => (u32::from_be_bytes(*u), rest.to_vec()),
+                        None => (0, Vec::new()),
+                    };
+                    out.event(Event::ExtraKeyUsed {
+                        peer: peer.to_owned(),
+                        instance: their_instance,
+                        usage,
+                        usedata,
+                        key: opened.extra_key.clone(),
+                    });
+                }
+                _ => {}
+            }
+            out.tlvs.push(ReceivedTlv {
+                peer: peer.to_owned(),
+                instance: their_instance,
+                tlv: t.clone(),
+            });
+        }
+        if disconnected {
+            if let MsgState::Encrypted(enc) = core::mem::take(&mut session.msg) {
+                session.msg = MsgState::Finished {
+                    version: enc.version,
+                    their_long_term: enc.their_long_term.clone(),
+                };
+            }
+            out.event(Event::GoneInsecure {
+                peer: peer.to_owned(),
+                instance: their_instance,
+            });
+            return;
+        }
+        if let Some(interval) = self.config.heartbeat_interval {
+            if session.last_sent.saturating_add(interval) < now {
+                let sent = self.send_data(
+                    out,
+                    peer,
+                    their_instance,
+                    b"",
+                    &[],
+                    wire::FLAG_IGNORE_UNREADABLE,
+                    now,
+                );
+                if sent.is_ok() {
+                    out.message_event(peer, MessageEvent::HeartbeatSent, None);
+                }
+            }
+        }
+    }
+
+    fn reply_error(&self, out: &mut Output, peer: &str, text: &str) {
+        if self.config.reply_to_unreadable {
+            out.transmit.push(Transmit {
+                peer: peer.to_owned(),
+                message: wire::error_message(text),
+            });
+        }
+    }
+
+    /// Sends `text` to `peer` as the spec's "User types a message to be sent" says: encrypted
+    /// in the best encrypted session, otherwise as the policy allows.
+    pub fn send<R: CryptoRng + ?Sized>(
+        &mut self,
+        peer: &str,
+        text: &str,
+        now: u64,
+        rng: &mut R,
+    ) -> Result<Output, SendError> {
+        let best = self.peer_mut(peer).best();
+        self.send_to(peer, best, text, &[], now, rng)
+    }
+
+    /// Sends `text` and `tlvs` to one instance of `peer` (`InstanceTag::ZERO`: the instance-less
+    /// session, which is where plaintext and OTR v2 live).
+    pub fn send_to<R: CryptoRng + ?Sized>(
+        &mut self,
+        peer: &str,
+        instance: InstanceTag,
+        text: &str,
+        tlvs: &[Tlv],
+        now: u64,
+        _rng: &mut R,
+    ) -> Result<Output, SendError> {
+        let mut out = Output::default();
+        let policy = self.config.policy;
+        let versions = self.offered_versions();
+        let p = self.peer_mut(peer);
+        let state = p
+            .session(instance)
+            .map(|s| s.msg.public())
+            .ok_or(SendError::NoSuchSession(instance))?;
+        match state {
+            crate::MessageState::Encrypted => {
+                self.send_data(&mut out, peer, instance, text.as_bytes(), tlvs, 0, now)?;
+                self.peer_mut(peer).stored = Some(Stored {
+                    text: Zeroizing::new(text.to_owned()),
+                    at: now,
+                });
+                Ok(out)
+            }
+            crate::MessageState::Finished => {
+                p.stored = Some(Stored {
+                    text: Zeroizing::new(text.to_owned()),
+                    at: now,
+                });
+                Err(SendError::Finished)
+            }
+            crate::MessageState::Plaintext => {
+                if !policy.allows_otr() {
+                    out.transmit.push(Transmit {
+                        peer: peer.to_owned(),
+                        message: text.to_owned(),
+                    });
+                    return Ok(out);
+                }
+                if policy.contains(Policy::REQUIRE_ENCRYPTION) {
+                    p.stored = Some(Stored {
+                        text: Zeroizing::new(text.to_owned()),
+                        at: now,
+                    });
+                    out.message_event(peer, MessageEvent::EncryptionRequired, None);
+                    out.transmit.push(Transmit {
+                        peer: peer.to_owned(),
+                        message: self.query_message(),
+                    });
+                    return Ok(out);
+                }
+                let mut message = text.to_owned();
+                if policy.contains(Policy::SEND_WHITESPACE_TAG) && !p.seen_plaintext {
+                    message.push_str(&wire::whitespace_tag(versions));
+                }
+                out.transmit.push(Transmit {
+                    peer: peer.to_owned(),
+                    message,
+                });
+                Ok(out)
+            }
+        }
+    }
+
+    /// Encrypts one data message in an encrypted session and queues it (fragmented as needed).
+    #[allow(clippy::too_many_arguments)]
+    fn send_data(
+        &mut self,
+        out: &mut Output,
+        peer: &str,
+        instance: InstanceTag,
+        message: &[u8],
+        tlvs: &[Tlv],
+        flags: u8,
+        now: u64,
+    ) -> Result<Zeroizing<[u8; 32]>, SendError> {
+        let our_instance = self.instance;
+        let session = self
+            .peers
+            .get_mut(peer)
+            .and_then(|p| p.session_mut(instance))
+            .ok_or(SendError::NoSuchSession(instance))?;
+        let enc = session
+            .encrypted_mut()
+            .ok_or(SendError::NoSuchSession(instance))?;
+        let version = enc.version;
+        let plaintext = Zeroizing::new(Plaintext::encode(message, tlvs));
+        let header = |body: DataMessage| Encoded {
+            version,
+            sender_instance: header_tag(version, our_instance),
+            receiver_instance: header_tag(version, instance),
+            body: Body::Data(body),
+        };
+        let (data, extra) = enc
+            .keys
+            .seal(&plaintext, flags, |msg| {
+                header(msg.clone()).data_mac_input().unwrap_or_default()
+            })
+            .ok_or(SendError::NoSuchSession(instance))?;
+        session.last_sent = now;
+        let encoded = header(data);
+        self.push_encoded(out, peer, &encoded)?;
+        Ok(extra)
+    }
+
+    /// Wraps an AKE body in its header and queues it.
+    fn transmit_body(
+        &self,
+        out: &mut Output,
+        peer: &str,
+        version: ProtocolVersion,
+        their_instance: InstanceTag,
+        body: Body,
+    ) {
+        let encoded = Encoded {
+            version,
+            sender_instance: header_tag(version, self.instance),
+            receiver_instance: header_tag(version, their_instance),
+            body,
+        };
+        // AKE messages are a few hundred bytes: fragmenting them cannot fail.
+        let _ = self.push_encoded(out, peer, &encoded);
+    }
+
+    /// Armors, fragments (if configured) and queues one encoded message.
+    fn push_encoded(&self, out: &mut Output, peer: &str, encoded: &Encoded) -> Result<(), SendError> {
+        let armored = encoded.to_armored();
+        let max = self.config.max_message_size;
+        if max == 0 || armored.len() <= max {
+            out.transmit.push(Transmit {
+                peer: peer.to_owned(),
+                message: armored,
+            });
+            return Ok(());
+        }
+        let format = match encoded.version {
+            ProtocolVersion::V2 => FragmentFormat::V2,
+            ProtocolVersion::V3 => FragmentFormat::V3 {
+                sender: encoded.sender_instance,
+                receiver: encoded.receiver_instance,
+            },
+        };
+        let pieces = fragment::fragment(&armored, max, format)
+            .map_err(|e| SendError::TooLarge(e.to_string()))?;
+        out.transmit.extend(pieces.into_iter().map(|message| Transmit {
+            peer: peer.to_owned(),
+            message,
+        }));
+        Ok(())
+    }
+
+    /// Uses the extra symmetric key (TLV 8) with the best encrypted session of `peer`: sends
+    /// the TLV with `usage` and `usedata` and returns the key (OTR v3, "Extra symmetric key").
+    pub fn use_extra_symmetric_key(
+        &mut self,
+        peer: &str,
+        instance: Option<InstanceTag>,
+        usage: u32,
+        usedata: &[u8],
+        now: u64,
+    ) -> Result<(Zeroizing<[u8; 32]>, Output), SendError> {
+        let instance = instance.unwrap_or_else(|| self.peer_mut(peer).best());
+        let mut value = usage.to_be_bytes().to_vec();
+        value.extend_from_slice(usedata);
+        let mut out = Output::default();
+        let key = self.send_data(
+            &mut out,
+            peer,
+            instance,
+            b"",
+            &[Tlv::new(tlv::EXTRA_SYMMETRIC_KEY, value)],
+            wire::FLAG_IGNORE_UNREADABLE,
+            now,
+        )?;
+        Ok((key, out))
+    }
+
+    /// Ends the private conversation with one instance of `peer` (the best one if `None`):
+    /// sends TLV 1 revealing every MAC key not yet revealed, then forgets the keys
+    /// ("User requests to end an OTR conversation"). A finished session becomes plaintext.
+    pub fn disconnect(&mut self, peer: &str, instance: Option<InstanceTag>, now: u64) -> Output {
+        let mut out = Output::default();
+        let instance = instance.unwrap_or_else(|| self.peer_mut(peer).best());
+        let Some(session) = self.peers.get_mut(peer).and_then(|p| p.session_mut(instance)) else {
+            return out;
+        };
+        match session.msg.public() {
+            crate::MessageState::Encrypted => {
+                if let Some(enc) = session.encrypted_mut() {
+                    let all = enc.keys.reveal_all();
+                    enc.keys.to_reveal = all;
+                }
+                let _ = self.send_data(
+                    &mut out,
+                    peer,
+                    instance,
+                    b"",
+                    &[Tlv::new(tlv::DISCONNECTED, Vec::new())],
+                    wire::FLAG_IGNORE_UNREADABLE,
+                    now,
+                );
+                if let Some(s) = self.peers.get_mut(peer).and_then(|p| p.session_mut(instance)) {
+                    s.msg = MsgState::Plaintext;
+                }
+            }
+            crate::MessageState::Finished => session.msg = MsgState::Plaintext,
+            crate::MessageState::Plaintext => {}
+        }
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.seen_plaintext = false;
+        }
+        out
+    }
+
+    /// Lets timers run: expires retained keys, partial fragments and stored messages.
+    pub fn poll(&mut self, now: u64) -> Output {
+        let resend = self.config.resend_window_secs;
+        for p in self.peers.values_mut() {
+            p.reassembler.expire(now);
+            if p.stored.as_ref().is_some_and(|s| now.saturating_sub(s.at) > resend) {
+                p.stored = None;
+            }
+            for s in core::iter::once(&mut p.master).chain(p.instances.values_mut()) {
+                if let Some(enc) = s.encrypted_mut() {
+                    enc.keys.expire(now);
+                }
+            }
+        }
+        Output::default()
+    }
+
+    /// The status of one session with `peer` (`None` for the instance: the best one).
+    pub fn status(&self, peer: &str, instance: Option<InstanceTag>) -> Option<SessionStatus> {
+        let p = self.peers.get(peer)?;
+        let instance = instance.unwrap_or_else(|| p.best());
+        let s = p.session(instance)?;
+        let (version, fingerprint, ssid) = match &s.msg {
+            MsgState::Plaintext => (None, None, None),
+            MsgState::Encrypted(e) => (
+                Some(e.version.number()),
+                Some(e.their_long_term.fingerprint()),
+                Some(Ssid {
+                    bytes: e.ssid,
+                    first_half_bold: e.we_revealed,
+                }),
+            ),
+            MsgState::Finished {
+                version,
+                their_long_term,
+            } => (Some(version.number()), Some(their_long_term.fingerprint()), None),
+        };
+        Some(SessionStatus {
+            message_state: s.msg.public(),
+            version,
+            their_instance: s.their_instance,
+            our_instance: self.instance,
+            their_fingerprint: fingerprint,
+            ssid,
+            ake_in_progress: s.auth.in_progress(),
+        })
+    }
+
+    /// The instances of `peer` we have sessions with (not counting the instance-less one).
+    pub fn instances(&self, peer: &str) -> Vec<InstanceTag> {
+        self.peers
+            .get(peer)
+            .map(|p| p.instances.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The trust word recorded for a fingerprint of `peer` (empty if untrusted), if the
+    /// fingerprint is known.
+    pub fn trust(&self, peer: &str, fingerprint: &[u8; 20]) -> Option<&str> {
+        self.peers
+            .get(peer)?
+            .fingerprints
+            .get(fingerprint)
+            .map(String::as_str)
+    }
+
+    /// Records `word` as the trust of a fingerprint of `peer` (empty: untrusted).
+    pub fn set_trust(&mut self, peer: &str, fingerprint: [u8; 20], word: &str) {
+        self.peer_mut(peer)
+            .fingerprints
+            .insert(fingerprint, word.to_owned());
+    }
+}
+
+/// The instance tag to put in a header: v2 headers carry none.
+fn header_tag(version: ProtocolVersion, tag: InstanceTag) -> InstanceTag {
+    match version {
+        ProtocolVersion::V2 => InstanceTag::ZERO,
+        ProtocolVersion::V3 => tag,
+    }
+}
+
+/// A copy of the master session's pending D-H Commit for one instance that answered it.
+fn copy_awaiting_dh_key(state: &AwaitingDhKey) -> Option<AwaitingDhKey> {
+    Some(AwaitingDhKey {
+        version: state.version,
+        our_dh: clone_dh(&state.our_dh)?,
+        r: state.r.clone(),
+        commit: state.commit.clone(),
+    })
+}
+
+/// A copy of a D-H key pair (the crypto crate keeps secrets non-`Clone` on purpose). Our own
+/// secrets always round-trip, so `None` is unreachable in practice.
+fn clone_dh(pair: &offrecord_crypto::dh::DhKeyPair) -> Option<offrecord_crypto::dh::DhKeyPair> {
+    use offrecord_crypto::dh::{DhKeyPair, DhSecret};
+    DhSecret::from_bytes(&pair.secret().to_bytes())
+        .ok()
+        .map(DhKeyPair::from_secret)
+}

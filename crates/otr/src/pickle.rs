@@ -1,0 +1,454 @@
+//! Persistence of the whole endpoint state (long-term key, instance tag, every session in every
+//! state, mid-AKE included) in a versioned binary format.
+//!
+//! Layout (all integers big-endian, DATA = 4-byte length + bytes, as in the OTR wire format):
+//!
+//! ```text
+//! "OTRE" | format version (SHORT) | DSA key p,q,g,y,x (DATA) | instance tag (INT) |
+//! peer count (INT) | per peer: name, seen_plaintext, fingerprints, master session, instances
+//! ```
+//!
+//! Not persisted, by design: partially reassembled fragments (the sender's other fragments
+//! will not come again, so a restart loses at most the message being reassembled) and the
+//! message stored for retransmission (plaintext is not written to disk by this crate).
+//!
+//! **Counters.** Each key pair's sending counter is saved `COUNTER_LEASE` above its live value,
+//! so that a state restored from this save never reuses a counter that the saving process
+//! might still use before it saves again (the peer only requires counters to increase).
+
+use std::collections::BTreeMap;
+
+use offrecord_crypto::dh::{DhKeyPair, DhPublicKey, DhSecret};
+use offrecord_crypto::dsa::{DsaPrivateKey, DsaPublicKey};
+use zeroize::Zeroizing;
+
+use crate::ake::{AkeKeys, AuthState, AwaitingDhKey, AwaitingRevealSig, AwaitingSig};
+use crate::data::{KeyState, PairKeys, ReceivingKeys, RetainedKeys};
+use crate::endpoint::{Config, Endpoint, Peer};
+use crate::replay::ReplayWindow;
+use crate::session::{Encrypted, MsgState, Session};
+use crate::wire::codec::{Reader, put_data, put_u8, put_u16, put_u32};
+use crate::wire::{DhCommit, ProtocolVersion, RevealSignature};
+use crate::InstanceTag;
+
+const MAGIC: &[u8; 4] = b"OTRE";
+/// The current format version.
+const FORMAT_VERSION: u16 = 1;
+/// How far above the live sending counter a saved counter starts.
+const COUNTER_LEASE: u64 = 1 << 24;
+/// Upper bounds on counts read from a pickle (a corrupt file must not allocate unboundedly).
+const MAX_COUNT: u32 = 1 << 20;
+
+/// Why saved state could not be restored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PickleError {
+    /// The bytes do not start with the endpoint-state magic.
+    #[error("not an OTR endpoint state (bad magic)")]
+    BadMagic,
+    /// The format version is newer than this build understands.
+    #[error("unsupported state format version {found} (this build reads up to {supported})")]
+    UnsupportedVersion {
+        /// The version in the file.
+        found: u16,
+        /// The newest version this build reads.
+        supported: u16,
+    },
+    /// The state ended early or has bytes after its end.
+    #[error("corrupt endpoint state: {0}")]
+    Corrupt(String),
+    /// A key in the state is invalid.
+    #[error("corrupt endpoint state: invalid key ({0})")]
+    BadKey(&'static str),
+}
+
+impl From<crate::wire::DecodeError> for PickleError {
+    fn from(e: crate::wire::DecodeError) -> Self {
+        PickleError::Corrupt(e.to_string())
+    }
+}
+
+impl Endpoint {
+    /// Saves the whole state. The result holds secret keys: store it as securely as the
+    /// long-term key.
+    pub fn save(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(4096));
+        out.extend_from_slice(MAGIC);
+        put_u16(&mut out, FORMAT_VERSION);
+        let [p, q, g, y] = self.key.public_key().components();
+        for part in [&p, &q, &g, &y] {
+            put_data(&mut out, part);
+        }
+        put_data(&mut out, &self.key.x_bytes());
+        put_u32(&mut out, self.instance.value());
+        put_count(&mut out, self.peers.len());
+        for (name, peer) in &self.peers {
+            put_data(&mut out, name.as_bytes());
+            put_u8(&mut out, u8::from(peer.seen_plaintext));
+            put_count(&mut out, peer.fingerprints.len());
+            for (fp, trust) in &peer.fingerprints {
+                out.extend_from_slice(fp);
+                put_data(&mut out, trust.as_bytes());
+            }
+            save_session(&mut out, &peer.master);
+            put_count(&mut out, peer.instances.len());
+            for session in peer.instances.values() {
+                save_session(&mut out, session);
+            }
+        }
+        out
+    }
+
+    /// Restores a state saved by [`Endpoint::save`] (possibly by another process), with the
+    /// given configuration.
+    pub fn restore(bytes: &[u8], config: Config) -> Result<Endpoint, PickleError> {
+        let mut r = Reader::new(bytes);
+        if r.read_bytes(4)? != MAGIC {
+            return Err(PickleError::BadMagic);
+        }
+        let found = r.read_u16()?;
+        if found != FORMAT_VERSION {
+            return Err(PickleError::UnsupportedVersion {
+                found,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let (p, q, g, y) = (r.read_data()?, r.read_data()?, r.read_data()?, r.read_data()?);
+        let x = Zeroizing::new(r.read_data()?.to_vec());
+        let key = DsaPrivateKey::from_components(p, q, g, y, &x)
+            .map_err(|_| PickleError::BadKey("long-term DSA key"))?;
+        let instance = InstanceTag::new(r.read_u32()?);
+        let mut endpoint = Endpoint::new(key, instance, config);
+        let limits = endpoint.config.retention;
+        for _ in 0..read_count(&mut r)? {
+            let name = read_string(&mut r)?;
+            let mut peer = Peer::new(endpoint.config.reassembly);
+            peer.seen_plaintext = read_bool(&mut r)?;
+            for _ in 0..read_count(&mut r)? {
+                let fp = r.read_array::<20>()?;
+                let trust = read_string(&mut r)?;
+                peer.fingerprints.insert(fp, trust);
+            }
+            peer.master = read_session(&mut r, limits)?;
+            for _ in 0..read_count(&mut r)? {
+                let session = read_session(&mut r, limits)?;
+                peer.instances.insert(session.their_instance, session);
+            }
+            endpoint.peers.insert(name, peer);
+        }
+        r.expect_end()?;
+        Ok(endpoint)
+    }
+}
+
+fn put_count(out: &mut Vec<u8>, n: usize) {
+    put_u32(out, u32::try_from(n).unwrap_or(u32::MAX));
+}
+
+fn read_count(r: &mut Reader<'_>) -> Result<u32, PickleError> {
+    let n = r.read_u32()?;
+    if n > MAX_COUNT {
+        return Err(PickleError::Corrupt(format!("count {n} exceeds {MAX_COUNT}")));
+    }
+    Ok(n)
+}
+
+fn read_bool(r: &mut Reader<'_>) -> Result<bool, PickleError> {
+    match r.read_u8()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(PickleError::Corrupt(format!("boolean byte {other}"))),
+    }
+}
+
+fn read_string(r: &mut Reader<'_>) -> Result<String, PickleError> {
+    String::from_utf8(r.read_data()?.to_vec())
+        .map_err(|_| PickleError::Corrupt("invalid UTF-8 in a name".into()))
+}
+
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+fn read_u64(r: &mut Reader<'_>) -> Result<u64, PickleError> {
+    Ok(u64::from_be_bytes(r.read_array::<8>()?))
+}
+
+fn put_version(out: &mut Vec<u8>, v: ProtocolVersion) {
+    put_u16(out, v.number());
+}
+
+fn read_version(r: &mut Reader<'_>) -> Result<ProtocolVersion, PickleError> {
+    let n = r.read_u16()?;
+    ProtocolVersion::from_number(n)
+        .ok_or_else(|| PickleError::Corrupt(format!("protocol version {n}")))
+}
+
+fn put_dh(out: &mut Vec<u8>, pair: &DhKeyPair) {
+    put_data(out, &pair.secret().to_bytes());
+}
+
+fn read_dh(r: &mut Reader<'_>) -> Result<DhKeyPair, PickleError> {
+    let secret = DhSecret::from_bytes(r.read_data()?).map_err(|_| PickleError::BadKey("DH"))?;
+    Ok(DhKeyPair::from_secret(secret))
+}
+
+fn read_dh_public(r: &mut Reader<'_>) -> Result<DhPublicKey, PickleError> {
+    DhPublicKey::from_bytes(r.read_data()?).map_err(|_| PickleError::BadKey("DH public"))
+}
+
+fn put_pubkey(out: &mut Vec<u8>, key: &DsaPublicKey) {
+    for part in key.components() {
+        put_data(out, &part);
+    }
+}
+
+fn read_pubkey(r: &mut Reader<'_>) -> Result<DsaPublicKey, PickleError> {
+    let (p, q, g, y) = (r.read_data()?, r.read_data()?, r.read_data()?, r.read_data()?);
+    DsaPublicKey::from_components(p, q, g, y).map_err(|_| PickleError::BadKey("DSA public"))
+}
+
+fn put_commit(out: &mut Vec<u8>, c: &DhCommit) {
+    put_data(out, &c.encrypted_gx);
+    put_data(out, &c.hashed_gx);
+}
+
+fn read_commit(r: &mut Reader<'_>) -> Result<DhCommit, PickleError> {
+    Ok(DhCommit {
+        encrypted_gx: r.read_data()?.to_vec(),
+        hashed_gx: r.read_data()?.to_vec(),
+    })
+}
+
+fn save_session(out: &mut Vec<u8>, s: &Session) {
+    put_u32(out, s.their_instance.value());
+    put_u64(out, s.last_sent);
+    put_u64(out, s.last_received);
+    put_u64(out, s.secured_at);
+    match &s.auth {
+        AuthState::None => put_u8(out, 0),
+        AuthState::AwaitingDhKey(a) => {
+            put_u8(out, 1);
+            put_version(out, a.version);
+            put_dh(out, &a.our_dh);
+            out.extend_from_slice(&a.r[..]);
+            put_commit(out, &a.commit);
+        }
+        AuthState::AwaitingRevealSig(a) => {
+            put_u8(out, 2);
+            put_version(out, a.version);
+            put_dh(out, &a.our_dh);
+            put_commit(out, &a.their_commit);
+        }
+        AuthState::AwaitingSig(a) => {
+            put_u8(out, 3);
+            put_version(out, a.version);
+            put_dh(out, &a.our_dh);
+            put_data(out, &a.their_dh.to_bytes());
+            out.extend_from_slice(&a.keys.to_bytes()[..]);
+            put_data(out, &a.reveal.revealed_key);
+            put_data(out, &a.reveal.encrypted_signature);
+            out.extend_from_slice(&a.reveal.mac);
+        }
+    }
+    match &s.msg {
+        MsgState::Plaintext => put_u8(out, 0),
+        MsgState::Encrypted(e) => {
+            put_u8(out, 1);
+            put_version(out, e.version);
+            put_pubkey(out, &e.their_long_term);
+            out.extend_from_slice(&e.ssid);
+            put_u8(out, u8::from(e.we_revealed));
+            save_keys(out, &e.keys);
+        }
+        MsgState::Finished {
+            version,
+            their_long_term,
+        } => {
+            put_u8(out, 2);
+            put_version(out, *version);
+            put_pubkey(out, their_long_term);
+        }
+    }
+}
+
+fn read_session(
+    r: &mut Reader<'_>,
+    limits: crate::data::RetentionLimits,
+) -> Result<Session, PickleError> {
+    let mut s = Session::new(InstanceTag::new(r.read_u32()?));
+    s.last_sent = read_u64(r)?;
+    s.last_received = read_u64(r)?;
+    s.secured_at = read_u64(r)?;
+    s.auth = match r.read_u8()? {
+        0 => AuthState::None,
+        1 => AuthState::AwaitingDhKey(Box::new(AwaitingDhKey {
+            version: read_version(r)?,
+            our_dh: read_dh(r)?,
+            r: Zeroizing::new(r.read_array::<16>()?),
+            commit: read_commit(r)?,
+        })),
+        2 => AuthState::AwaitingRevealSig(Box::new(AwaitingRevealSig {
+            version: read_version(r)?,
+            our_dh: read_dh(r)?,
+            their_commit: read_commit(r)?,
+        })),
+        3 => AuthState::AwaitingSig(Box::new(AwaitingSig {
+            version: read_version(r)?,
+            our_dh: read_dh(r)?,
+            their_dh: read_dh_public(r)?,
+            keys: AkeKeys::from_bytes(&r.read_array::<{ AkeKeys::LEN }>()?),
+            reveal: RevealSignature {
+                revealed_key: r.read_data()?.to_vec(),
+                encrypted_signature: r.read_data()?.to_vec(),
+                mac: r.read_array::<20>()?,
+            },
+        })),
+        other => return Err(PickleError::Corrupt(format!("authentication state {other}"))),
+    };
+    s.msg = match r.read_u8()? {
+        0 => MsgState::Plaintext,
+        1 => {
+            let version = read_version(r)?;
+            let their_long_term = read_pubkey(r)?;
+            let ssid = r.read_array::<8>()?;
+            let we_revealed = read_bool(r)?;
+            let keys = read_keys(r, limits)?;
+            MsgState::Encrypted(Box::new(Encrypted {
+                version,
+                their_long_term,
+                ssid,
+                we_revealed,
+                keys,
+            }))
+        }
+        2 => MsgState::Finished {
+            version: read_version(r)?,
+            their_long_term: read_pubkey(r)?,
+        },
+        other => return Err(PickleError::Corrupt(format!("message state {other}"))),
+    };
+    Ok(s)
+}
+
+fn save_receiving(out: &mut Vec<u8>, k: &ReceivingKeys) {
+    out.extend_from_slice(&k.aes);
+    out.extend_from_slice(&k.mac);
+    out.extend_from_slice(&k.extra);
+    put_u8(out, u8::from(k.mac_used));
+    let (floor, ranges) = k.seen.parts();
+    put_u64(out, floor);
+    put_count(out, ranges.len());
+    for &(lo, hi) in ranges {
+        put_u64(out, lo);
+        put_u64(out, hi);
+    }
+}
+
+fn read_receiving(r: &mut Reader<'_>) -> Result<ReceivingKeys, PickleError> {
+    let aes = r.read_array::<16>()?;
+    let mac = r.read_array::<20>()?;
+    let extra = r.read_array::<32>()?;
+    let mac_used = read_bool(r)?;
+    let floor = read_u64(r)?;
+    let n = read_count(r)?;
+    let mut ranges = Vec::new();
+    for _ in 0..n {
+        ranges.push((read_u64(r)?, read_u64(r)?));
+    }
+    Ok(ReceivingKeys {
+        aes,
+        mac,
+        extra,
+        seen: ReplayWindow::from_parts(floor, ranges),
+        mac_used,
+    })
+}
+
+fn save_keys(out: &mut Vec<u8>, k: &KeyState) {
+    put_u32(out, k.our_keyid);
+    put_dh(out, &k.our_previous);
+    put_dh(out, &k.our_current);
+    put_u32(out, k.their_keyid);
+    put_data(out, &k.their_current.to_bytes());
+    match &k.their_previous {
+        None => put_u8(out, 0),
+        Some(key) => {
+            put_u8(out, 1);
+            put_data(out, &key.to_bytes());
+        }
+    }
+    put_count(out, k.pairs.len());
+    for (&(ours, theirs), pair) in &k.pairs {
+        put_u32(out, ours);
+        put_u32(out, theirs);
+        out.extend_from_slice(&pair.send_aes);
+        out.extend_from_slice(&pair.send_mac);
+        put_u64(out, pair.send_ctr.saturating_add(COUNTER_LEASE));
+        save_receiving(out, &pair.recv);
+    }
+    put_count(out, k.retained.len());
+    for (&(ours, theirs), retained) in &k.retained {
+        put_u32(out, ours);
+        put_u32(out, theirs);
+        put_u64(out, retained.retired_at);
+        save_receiving(out, &retained.keys);
+    }
+    put_data(out, &k.to_reveal);
+}
+
+fn read_keys(
+    r: &mut Reader<'_>,
+    limits: crate::data::RetentionLimits,
+) -> Result<KeyState, PickleError> {
+    let our_keyid = r.read_u32()?;
+    let our_previous = read_dh(r)?;
+    let our_current = read_dh(r)?;
+    let their_keyid = r.read_u32()?;
+    let their_current = read_dh_public(r)?;
+    let their_previous = if read_bool(r)? {
+        Some(read_dh_public(r)?)
+    } else {
+        None
+    };
+    let mut pairs = BTreeMap::new();
+    for _ in 0..read_count(r)? {
+        let ids = (r.read_u32()?, r.read_u32()?);
+        let send_aes = r.read_array::<16>()?;
+        let send_mac = r.read_array::<20>()?;
+        let send_ctr = read_u64(r)?;
+        let recv = read_receiving(r)?;
+        pairs.insert(
+            ids,
+            PairKeys {
+                send_aes,
+                send_mac,
+                recv,
+                send_ctr,
+            },
+        );
+    }
+    let mut retained = BTreeMap::new();
+    for _ in 0..read_count(r)? {
+        let ids = (r.read_u32()?, r.read_u32()?);
+        let retired_at = read_u64(r)?;
+        let keys = read_receiving(r)?;
+        retained.insert(ids, RetainedKeys { keys, retired_at });
+    }
+    let to_reveal = Zeroizing::new(r.read_data()?.to_vec());
+    if our_keyid < 2 || their_keyid == 0 {
+        return Err(PickleError::Corrupt("key ids out of range".into()));
+    }
+    Ok(KeyState {
+        our_keyid,
+        our_previous,
+        our_current,
+        their_keyid,
+        their_current,
+        their_previous,
+        pairs,
+        retained,
+        to_reveal,
+        limits,
+    })
+}
+

@@ -1,0 +1,155 @@
+//! One OTR session: the state kept per (peer, peer instance) (OTR v3, "The protocol state
+//! machine": msgstate and authstate).
+//!
+//! ```text
+//!                 AKE completes                 TLV 1 received
+//!   PLAINTEXT ------------------> ENCRYPTED -------------------> FINISHED
+//!       ^                            |                              |
+//!       +---- user ends session -----+------- user ends session ----+
+//! ```
+
+use offrecord_crypto::dsa::DsaPublicKey;
+
+use crate::InstanceTag;
+use crate::ake::AuthState;
+use crate::data::KeyState;
+use crate::wire::ProtocolVersion;
+
+/// The message state (`msgstate`), as reported to applications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageState {
+    /// Outgoing messages are sent in the clear (or refused, by policy).
+    Plaintext,
+    /// Outgoing messages are encrypted.
+    Encrypted,
+    /// The peer ended the session; outgoing messages are refused.
+    Finished,
+}
+
+impl MessageState {
+    /// The lowercase name used by the peer protocol.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageState::Plaintext => "plaintext",
+            MessageState::Encrypted => "encrypted",
+            MessageState::Finished => "finished",
+        }
+    }
+}
+
+/// The state of an encrypted session.
+pub(crate) struct Encrypted {
+    pub(crate) version: ProtocolVersion,
+    pub(crate) their_long_term: DsaPublicKey,
+    pub(crate) ssid: [u8; 8],
+    pub(crate) we_revealed: bool,
+    pub(crate) keys: KeyState,
+}
+
+/// `msgstate` with the data each state carries.
+#[derive(Default)]
+pub(crate) enum MsgState {
+    #[default]
+    Plaintext,
+    Encrypted(Box<Encrypted>),
+    Finished {
+        /// The version and key of the session that ended, kept for status display.
+        version: ProtocolVersion,
+        their_long_term: DsaPublicKey,
+    },
+}
+
+impl MsgState {
+    pub(crate) fn public(&self) -> MessageState {
+        match self {
+            MsgState::Plaintext => MessageState::Plaintext,
+            MsgState::Encrypted(_) => MessageState::Encrypted,
+            MsgState::Finished { .. } => MessageState::Finished,
+        }
+    }
+}
+
+/// Everything kept for one remote instance of a peer.
+#[derive(Default)]
+pub(crate) struct Session {
+    pub(crate) their_instance: InstanceTag,
+    pub(crate) auth: AuthState,
+    pub(crate) msg: MsgState,
+    /// When we last sent a data message (seconds).
+    pub(crate) last_sent: u64,
+    /// When we last received a data message.
+    pub(crate) last_received: u64,
+    /// When the session last became encrypted (for choosing the best instance).
+    pub(crate) secured_at: u64,
+}
+
+impl Session {
+    pub(crate) fn new(their_instance: InstanceTag) -> Session {
+        Session {
+            their_instance,
+            ..Session::default()
+        }
+    }
+
+    pub(crate) fn encrypted_mut(&mut self) -> Option<&mut Encrypted> {
+        match &mut self.msg {
+            MsgState::Encrypted(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn encrypted(&self) -> Option<&Encrypted> {
+        match &self.msg {
+            MsgState::Encrypted(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A read-only view of a session for applications.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionStatus {
+    /// The message state.
+    pub message_state: MessageState,
+    /// The protocol version of the current (or last) encrypted session, if any.
+    pub version: Option<u16>,
+    /// The peer's instance tag (ZERO for OTR v2 or no session).
+    pub their_instance: InstanceTag,
+    /// Our instance tag.
+    pub our_instance: InstanceTag,
+    /// The fingerprint of the peer's long-term key in the current (or last) session.
+    pub their_fingerprint: Option<[u8; 20]>,
+    /// The secure session id of the current encrypted session.
+    pub ssid: Option<Ssid>,
+    /// Whether an AKE is in progress.
+    pub ake_in_progress: bool,
+}
+
+/// The 64-bit secure session id, with the spec's rule for which half is shown in bold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ssid {
+    /// The 8 bytes.
+    pub bytes: [u8; 8],
+    /// Whether the first half is the bold one (we sent the Reveal Signature message);
+    /// otherwise the second half is.
+    pub first_half_bold: bool,
+}
+
+impl Ssid {
+    /// Lowercase hex of all 8 bytes.
+    pub fn to_hex(&self) -> String {
+        self.bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The two halves as the spec displays them (`%08x`), with the bold one marked by `*`:
+    /// for example `*1a2b3c4d* 5e6f7081`.
+    pub fn display(&self) -> String {
+        let (a, b) = self.bytes.split_at(4);
+        let hex = |h: &[u8]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        if self.first_half_bold {
+            format!("*{}* {}", hex(a), hex(b))
+        } else {
+            format!("{} *{}*", hex(a), hex(b))
+        }
+    }
+}
