@@ -339,7 +339,9 @@ impl AuthState {
                 let Ok(their_dh) = DhPublicKey::from_bytes(&key.gy) else {
                     return Step::ignore(AuthState::AwaitingDhKey(state), AkeError::BadDhValue);
                 };
-                let AwaitingDhKey { version, our_dh, r, .. } = *state;
+                let AwaitingDhKey {
+                    version, our_dh, r, ..
+                } = *state;
                 let s = our_dh.secret().diffie_hellman(&their_dh);
                 let keys = AkeKeys::derive(&s);
                 let (encrypted_signature, mac) = seal_signature(
@@ -578,7 +580,9 @@ fn seal_signature<R: CryptoRng + ?Sized>(
 
 /// SHA256-HMAC-160 over the encrypted signature as a DATA field (with its 4-byte length).
 fn mac_encrypted_signature(m2: &[u8; 32], encrypted: &[u8]) -> [u8; 20] {
-    let len = u32::try_from(encrypted.len()).unwrap_or(u32::MAX).to_be_bytes();
+    let len = u32::try_from(encrypted.len())
+        .unwrap_or(u32::MAX)
+        .to_be_bytes();
     hash::hmac_sha256_160(m2, &[&len, encrypted])
 }
 
@@ -685,13 +689,23 @@ pub(crate) fn encode_pubkey(key: &DsaPublicKey) -> Vec<u8> {
 
 /// Reads PUBKEY (only DSA keys exist).
 pub(crate) fn read_pubkey(reader: &mut Reader<'_>) -> Result<DsaPublicKey, AkeError> {
-    let kind = reader.read_u16().map_err(|_| AkeError::MalformedSignature)?;
+    let kind = reader
+        .read_u16()
+        .map_err(|_| AkeError::MalformedSignature)?;
     if kind != PUBKEY_TYPE_DSA {
         return Err(AkeError::BadPublicKey);
     }
-    let p = reader.read_mpi().map_err(|_| AkeError::MalformedSignature)?;
-    let q = reader.read_mpi().map_err(|_| AkeError::MalformedSignature)?;
-    let g = reader.read_mpi().map_err(|_| AkeError::MalformedSignature)?;
-    let y = reader.read_mpi().map_err(|_| AkeError::MalformedSignature)?;
+    let p = reader
+        .read_mpi()
+        .map_err(|_| AkeError::MalformedSignature)?;
+    let q = reader
+        .read_mpi()
+        .map_err(|_| AkeError::MalformedSignature)?;
+    let g = reader
+        .read_mpi()
+        .map_err(|_| AkeError::MalformedSignature)?;
+    let y = reader
+        .read_mpi()
+        .map_err(|_| AkeError::MalformedSignature)?;
     DsaPublicKey::from_components(p, q, g, y).map_err(|_| AkeError::BadPublicKey)
 }

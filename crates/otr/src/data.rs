@@ -163,6 +163,9 @@ pub(crate) struct KeyState {
     pub(crate) retained: BTreeMap<(u32, u32), RetainedKeys>,
     /// MAC keys to reveal in the next data message we send.
     pub(crate) to_reveal: Zeroizing<Vec<u8>>,
+    /// Sending counters of pairs derived from now on start above this value (raised on every
+    /// save, so that a restored state never reuses a counter; see `pickle`).
+    pub(crate) ctr_base: u64,
     pub(crate) limits: RetentionLimits,
 }
 
@@ -186,6 +189,7 @@ impl KeyState {
             pairs: BTreeMap::new(),
             retained: BTreeMap::new(),
             to_reveal: Zeroizing::new(Vec::new()),
+            ctr_base: 0,
             limits,
         }
     }
@@ -215,7 +219,8 @@ impl KeyState {
     /// The keys of a live pair, derived on first use.
     fn live_pair(&mut self, ours: u32, theirs: u32) -> Option<&mut PairKeys> {
         if !self.pairs.contains_key(&(ours, theirs)) {
-            let keys = PairKeys::derive(self.our_key(ours)?, self.their_key(theirs)?);
+            let mut keys = PairKeys::derive(self.our_key(ours)?, self.their_key(theirs)?);
+            keys.send_ctr = self.ctr_base;
             self.pairs.insert((ours, theirs), keys);
         }
         self.pairs.get_mut(&(ours, theirs))
@@ -466,11 +471,5 @@ impl KeyState {
             }
         }
         out
-    }
-
-    /// The extra symmetric key of the pair the next sent message will use.
-    pub(crate) fn sending_extra_key(&mut self) -> Option<Zeroizing<[u8; 32]>> {
-        let (_, _, pair) = self.sending_pair()?;
-        Some(Zeroizing::new(pair.recv.extra))
     }
 }

@@ -25,9 +25,7 @@ use zeroize::Zeroizing;
 use crate::InstanceTag;
 use crate::ake::{AuthState, AwaitingDhKey, Completed, Step};
 use crate::data::{DataError, KeyState, RetentionLimits};
-use crate::event::{
-    Event, MessageEvent, Output, Received, ReceivedKind, ReceivedTlv, Transmit,
-};
+use crate::event::{Event, MessageEvent, Output, Received, ReceivedKind, ReceivedTlv, Transmit};
 use crate::fragment::{self, Fragment, FragmentFormat, Reassembler, ReassemblyLimits};
 use crate::policy::Policy;
 use crate::session::{Encrypted, MsgState, Session, SessionStatus, Ssid};
@@ -281,7 +279,11 @@ impl Endpoint {
         let p = self.peer_mut(peer);
         if target != InstanceTag::ZERO && !p.instances.contains_key(&target) {
             if p.instances.len() >= max {
-                out.message_event(peer, MessageEvent::SetupError, Some("too many instances".into()));
+                out.message_event(
+                    peer,
+                    MessageEvent::SetupError,
+                    Some("too many instances".into()),
+                );
                 return out;
             }
             p.instances.insert(target, Session::new(target));
@@ -424,9 +426,11 @@ impl Endpoint {
         let p = self.peer_mut(peer);
         p.seen_plaintext = true;
         let best = p.best();
-        let state = p.session(best).map_or(MsgState::Plaintext.public(), |s| s.msg.public());
-        let warn = state != crate::MessageState::Plaintext
-            || policy.contains(Policy::REQUIRE_ENCRYPTION);
+        let state = p
+            .session(best)
+            .map_or(MsgState::Plaintext.public(), |s| s.msg.public());
+        let warn =
+            state != crate::MessageState::Plaintext || policy.contains(Policy::REQUIRE_ENCRYPTION);
         if warn {
             out.message_event(peer, MessageEvent::ReceivedUnencrypted, Some(text));
         } else {
@@ -538,7 +542,8 @@ impl Endpoint {
                 if let AuthState::AwaitingDhKey(master) = &p.master.auth {
                     if master.version == version {
                         let copy = copy_awaiting_dh_key(master);
-                        if let (Some(s), Some(copy)) = (p.instances.get_mut(&their_instance), copy) {
+                        if let (Some(s), Some(copy)) = (p.instances.get_mut(&their_instance), copy)
+                        {
                             s.auth = AuthState::AwaitingDhKey(Box::new(copy));
                         }
                     }
@@ -587,8 +592,9 @@ impl Endpoint {
             return;
         };
         let fingerprint = completed.their_long_term.fingerprint();
-        if !p.fingerprints.contains_key(&fingerprint) {
-            p.fingerprints.insert(fingerprint, String::new());
+        if let std::collections::btree_map::Entry::Vacant(slot) = p.fingerprints.entry(fingerprint)
+        {
+            slot.insert(String::new());
             out.event(Event::NewFingerprint {
                 peer: peer.to_owned(),
                 fingerprint,
@@ -659,13 +665,19 @@ impl Endpoint {
             return;
         };
         let tail = 20 + 4 + data.old_mac_keys.len();
-        let mac_input = raw.get(..raw.len().saturating_sub(tail)).unwrap_or_default();
+        let mac_input = raw
+            .get(..raw.len().saturating_sub(tail))
+            .unwrap_or_default();
         let opened = match session.encrypted_mut() {
             Some(enc) if enc.version == version => enc.keys.open(data, mac_input, now, rng),
             _ => {
                 if !ignore_unreadable {
                     out.message_event(peer, MessageEvent::ReceivedNotInPrivate, None);
-                    self.reply_error(out, peer, "You sent encrypted data to a peer who wasn't expecting it.");
+                    self.reply_error(
+                        out,
+                        peer,
+                        "You sent encrypted data to a peer who wasn't expecting it.",
+                    );
                 }
                 return;
             }
@@ -679,7 +691,11 @@ impl Endpoint {
             Err(e) => {
                 if !ignore_unreadable {
                     out.message_event(peer, MessageEvent::ReceivedUnreadable, Some(e.to_string()));
-                    self.reply_error(out, peer, "You transmitted an unreadable encrypted message.");
+                    self.reply_error(
+                        out,
+                        peer,
+                        "You transmitted an unreadable encrypted message.",
+                    );
                 }
                 return;
             }
@@ -905,7 +921,12 @@ impl Endpoint {
     }
 
     /// Armors, fragments (if configured) and queues one encoded message.
-    fn push_encoded(&self, out: &mut Output, peer: &str, encoded: &Encoded) -> Result<(), SendError> {
+    fn push_encoded(
+        &self,
+        out: &mut Output,
+        peer: &str,
+        encoded: &Encoded,
+    ) -> Result<(), SendError> {
         let armored = encoded.to_armored();
         let max = self.config.max_message_size;
         if max == 0 || armored.len() <= max {
@@ -924,10 +945,11 @@ impl Endpoint {
         };
         let pieces = fragment::fragment(&armored, max, format)
             .map_err(|e| SendError::TooLarge(e.to_string()))?;
-        out.transmit.extend(pieces.into_iter().map(|message| Transmit {
-            peer: peer.to_owned(),
-            message,
-        }));
+        out.transmit
+            .extend(pieces.into_iter().map(|message| Transmit {
+                peer: peer.to_owned(),
+                message,
+            }));
         Ok(())
     }
 
@@ -963,7 +985,11 @@ impl Endpoint {
     pub fn disconnect(&mut self, peer: &str, instance: Option<InstanceTag>, now: u64) -> Output {
         let mut out = Output::default();
         let instance = instance.unwrap_or_else(|| self.peer_mut(peer).best());
-        let Some(session) = self.peers.get_mut(peer).and_then(|p| p.session_mut(instance)) else {
+        let Some(session) = self
+            .peers
+            .get_mut(peer)
+            .and_then(|p| p.session_mut(instance))
+        else {
             return out;
         };
         match session.msg.public() {
@@ -981,7 +1007,11 @@ impl Endpoint {
                     wire::FLAG_IGNORE_UNREADABLE,
                     now,
                 );
-                if let Some(s) = self.peers.get_mut(peer).and_then(|p| p.session_mut(instance)) {
+                if let Some(s) = self
+                    .peers
+                    .get_mut(peer)
+                    .and_then(|p| p.session_mut(instance))
+                {
                     s.msg = MsgState::Plaintext;
                 }
             }
@@ -999,7 +1029,10 @@ impl Endpoint {
         let resend = self.config.resend_window_secs;
         for p in self.peers.values_mut() {
             p.reassembler.expire(now);
-            if p.stored.as_ref().is_some_and(|s| now.saturating_sub(s.at) > resend) {
+            if p.stored
+                .as_ref()
+                .is_some_and(|s| now.saturating_sub(s.at) > resend)
+            {
                 p.stored = None;
             }
             for s in core::iter::once(&mut p.master).chain(p.instances.values_mut()) {
@@ -1029,7 +1062,11 @@ impl Endpoint {
             MsgState::Finished {
                 version,
                 their_long_term,
-            } => (Some(version.number()), Some(their_long_term.fingerprint()), None),
+            } => (
+                Some(version.number()),
+                Some(their_long_term.fingerprint()),
+                None,
+            ),
         };
         Some(SessionStatus {
             message_state: s.msg.public(),

@@ -22,6 +22,7 @@ use offrecord_crypto::dh::{DhKeyPair, DhPublicKey, DhSecret};
 use offrecord_crypto::dsa::{DsaPrivateKey, DsaPublicKey};
 use zeroize::Zeroizing;
 
+use crate::InstanceTag;
 use crate::ake::{AkeKeys, AuthState, AwaitingDhKey, AwaitingRevealSig, AwaitingSig};
 use crate::data::{KeyState, PairKeys, ReceivingKeys, RetainedKeys};
 use crate::endpoint::{Config, Endpoint, Peer};
@@ -29,7 +30,6 @@ use crate::replay::ReplayWindow;
 use crate::session::{Encrypted, MsgState, Session};
 use crate::wire::codec::{Reader, put_data, put_u8, put_u16, put_u32};
 use crate::wire::{DhCommit, ProtocolVersion, RevealSignature};
-use crate::InstanceTag;
 
 const MAGIC: &[u8; 4] = b"OTRE";
 /// The current format version.
@@ -112,7 +112,12 @@ impl Endpoint {
                 supported: FORMAT_VERSION,
             });
         }
-        let (p, q, g, y) = (r.read_data()?, r.read_data()?, r.read_data()?, r.read_data()?);
+        let (p, q, g, y) = (
+            r.read_data()?,
+            r.read_data()?,
+            r.read_data()?,
+            r.read_data()?,
+        );
         let x = Zeroizing::new(r.read_data()?.to_vec());
         let key = DsaPrivateKey::from_components(p, q, g, y, &x)
             .map_err(|_| PickleError::BadKey("long-term DSA key"))?;
@@ -147,7 +152,9 @@ fn put_count(out: &mut Vec<u8>, n: usize) {
 fn read_count(r: &mut Reader<'_>) -> Result<u32, PickleError> {
     let n = r.read_u32()?;
     if n > MAX_COUNT {
-        return Err(PickleError::Corrupt(format!("count {n} exceeds {MAX_COUNT}")));
+        return Err(PickleError::Corrupt(format!(
+            "count {n} exceeds {MAX_COUNT}"
+        )));
     }
     Ok(n)
 }
@@ -203,7 +210,12 @@ fn put_pubkey(out: &mut Vec<u8>, key: &DsaPublicKey) {
 }
 
 fn read_pubkey(r: &mut Reader<'_>) -> Result<DsaPublicKey, PickleError> {
-    let (p, q, g, y) = (r.read_data()?, r.read_data()?, r.read_data()?, r.read_data()?);
+    let (p, q, g, y) = (
+        r.read_data()?,
+        r.read_data()?,
+        r.read_data()?,
+        r.read_data()?,
+    );
     DsaPublicKey::from_components(p, q, g, y).map_err(|_| PickleError::BadKey("DSA public"))
 }
 
@@ -303,7 +315,11 @@ fn read_session(
                 mac: r.read_array::<20>()?,
             },
         })),
-        other => return Err(PickleError::Corrupt(format!("authentication state {other}"))),
+        other => {
+            return Err(PickleError::Corrupt(format!(
+                "authentication state {other}"
+            )));
+        }
     };
     s.msg = match r.read_u8()? {
         0 => MsgState::Plaintext,
@@ -383,7 +399,10 @@ fn save_keys(out: &mut Vec<u8>, k: &KeyState) {
         put_u32(out, theirs);
         out.extend_from_slice(&pair.send_aes);
         out.extend_from_slice(&pair.send_mac);
-        put_u64(out, pair.send_ctr.saturating_add(COUNTER_LEASE));
+        put_u64(
+            out,
+            pair.send_ctr.max(k.ctr_base).saturating_add(COUNTER_LEASE),
+        );
         save_receiving(out, &pair.recv);
     }
     put_count(out, k.retained.len());
@@ -394,6 +413,7 @@ fn save_keys(out: &mut Vec<u8>, k: &KeyState) {
         save_receiving(out, &retained.keys);
     }
     put_data(out, &k.to_reveal);
+    put_u64(out, k.ctr_base.saturating_add(COUNTER_LEASE));
 }
 
 fn read_keys(
@@ -435,6 +455,7 @@ fn read_keys(
         retained.insert(ids, RetainedKeys { keys, retired_at });
     }
     let to_reveal = Zeroizing::new(r.read_data()?.to_vec());
+    let ctr_base = read_u64(r)?;
     if our_keyid < 2 || their_keyid == 0 {
         return Err(PickleError::Corrupt("key ids out of range".into()));
     }
@@ -448,7 +469,7 @@ fn read_keys(
         pairs,
         retained,
         to_reveal,
+        ctr_base,
         limits,
     })
 }
-

@@ -116,7 +116,10 @@ mod tests {
         assert_eq!(Policy::MANUAL.bits(), 0x06);
         assert_eq!(Policy::OPPORTUNISTIC.bits(), 0x76);
         assert_eq!(Policy::ALWAYS.bits(), 0x6e);
-        assert_eq!(Policy::parse("v2,v3,require"), Some(Policy::from_bits(0x0e)));
+        assert_eq!(
+            Policy::parse("v2,v3,require"),
+            Some(Policy::from_bits(0x0e))
+        );
         assert_eq!(Policy::parse("always"), Some(Policy::ALWAYS));
         assert_eq!(Policy::parse("110"), Some(Policy::from_bits(110)));
         assert_eq!(Policy::parse("v9"), None);

@@ -77,11 +77,6 @@ impl ReplayWindow {
         }
     }
 
-    /// The largest counter seen (0 if none).
-    pub(crate) fn highest(&self) -> u64 {
-        self.ranges.last().map_or(self.floor, |r| r.1)
-    }
-
     /// `(floor, ranges)`, for persistence.
     pub(crate) fn parts(&self) -> (u64, &[(u64, u64)]) {
         (self.floor, &self.ranges)
@@ -125,7 +120,6 @@ mod tests {
             assert!(!w.is_fresh(c));
         }
         assert_eq!(w.parts(), (1000, &[][..]));
-        assert_eq!(w.highest(), 1000);
     }
 
     #[test]

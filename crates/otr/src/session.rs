@@ -97,13 +97,6 @@ impl Session {
             _ => None,
         }
     }
-
-    pub(crate) fn encrypted(&self) -> Option<&Encrypted> {
-        match &self.msg {
-            MsgState::Encrypted(e) => Some(e),
-            _ => None,
-        }
-    }
 }
 
 /// A read-only view of a session for applications.

@@ -127,7 +127,10 @@ mod tests {
         assert_eq!(p.message, b"hi");
         assert_eq!(
             p.tlvs,
-            vec![Tlv::new(DISCONNECTED, vec![]), Tlv::new(PADDING, b"hello".to_vec())]
+            vec![
+                Tlv::new(DISCONNECTED, vec![]),
+                Tlv::new(PADDING, b"hello".to_vec())
+            ]
         );
         assert_eq!(p.trailing_garbage, 0);
         assert_eq!(Plaintext::encode(&p.message, &p.tlvs), bytes);
