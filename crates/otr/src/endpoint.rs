@@ -752,7 +752,9 @@ impl Endpoint {
             });
             return;
         }
-        if let Some(interval) = self.config.heartbeat_interval {
+        // Like libotr, answer only messages with a readable part (a heartbeat never triggers
+        // another heartbeat).
+        if let Some(interval) = self.config.heartbeat_interval.filter(|_| !heartbeat) {
             if session.last_sent.saturating_add(interval) < now {
                 let sent = self.send_data(
                     out,
