@@ -206,6 +206,27 @@ impl DhKeyPair {
         Self { secret, public }
     }
 
+    /// Rebuilds a key pair from persisted parts without recomputing `g^x` (one modular
+    /// exponentiation saved per key on every restore). The caller vouches that `public` is
+    /// `g^secret`, i.e. both come from state it wrote itself; a mismatch cannot leak the secret,
+    /// it only makes the peer's MAC checks fail.
+    #[must_use]
+    pub fn from_persisted(secret: DhSecret, public: DhPublicKey) -> Self {
+        Self { secret, public }
+    }
+
+    /// A second copy of this key pair, for the rare protocol step that needs one (OTR: a D-H
+    /// Commit answered by several instances of the peer). The copy is wiped on drop too.
+    #[must_use]
+    pub fn duplicate(&self) -> Self {
+        Self {
+            secret: DhSecret {
+                x: Zeroizing::new((*self.secret.x).clone()),
+            },
+            public: self.public.clone(),
+        }
+    }
+
     /// The secret exponent.
     #[must_use]
     pub fn secret(&self) -> &DhSecret {

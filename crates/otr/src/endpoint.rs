@@ -542,8 +542,7 @@ impl Endpoint {
                 if let AuthState::AwaitingDhKey(master) = &p.master.auth {
                     if master.version == version {
                         let copy = copy_awaiting_dh_key(master);
-                        if let (Some(s), Some(copy)) = (p.instances.get_mut(&their_instance), copy)
-                        {
+                        if let Some(s) = p.instances.get_mut(&their_instance) {
                             s.auth = AuthState::AwaitingDhKey(Box::new(copy));
                         }
                     }
@@ -1116,20 +1115,12 @@ fn header_tag(version: ProtocolVersion, tag: InstanceTag) -> InstanceTag {
 }
 
 /// A copy of the master session's pending D-H Commit for one instance that answered it.
-fn copy_awaiting_dh_key(state: &AwaitingDhKey) -> Option<AwaitingDhKey> {
-    Some(AwaitingDhKey {
+fn copy_awaiting_dh_key(state: &AwaitingDhKey) -> AwaitingDhKey {
+    AwaitingDhKey {
         version: state.version,
-        our_dh: clone_dh(&state.our_dh)?,
+        our_dh: state.our_dh.duplicate(),
         r: state.r.clone(),
         commit: state.commit.clone(),
-    })
+    }
 }
 
-/// A copy of a D-H key pair (the crypto crate keeps secrets non-`Clone` on purpose). Our own
-/// secrets always round-trip, so `None` is unreachable in practice.
-fn clone_dh(pair: &offrecord_crypto::dh::DhKeyPair) -> Option<offrecord_crypto::dh::DhKeyPair> {
-    use offrecord_crypto::dh::{DhKeyPair, DhSecret};
-    DhSecret::from_bytes(&pair.secret().to_bytes())
-        .ok()
-        .map(DhKeyPair::from_secret)
-}

@@ -192,11 +192,14 @@ fn read_version(r: &mut Reader<'_>) -> Result<ProtocolVersion, PickleError> {
 
 fn put_dh(out: &mut Vec<u8>, pair: &DhKeyPair) {
     put_data(out, &pair.secret().to_bytes());
+    put_data(out, &pair.public().to_bytes());
 }
 
+/// Our own key pairs are restored with their saved public value (no exponentiation).
 fn read_dh(r: &mut Reader<'_>) -> Result<DhKeyPair, PickleError> {
     let secret = DhSecret::from_bytes(r.read_data()?).map_err(|_| PickleError::BadKey("DH"))?;
-    Ok(DhKeyPair::from_secret(secret))
+    let public = read_dh_public(r)?;
+    Ok(DhKeyPair::from_persisted(secret, public))
 }
 
 fn read_dh_public(r: &mut Reader<'_>) -> Result<DhPublicKey, PickleError> {
