@@ -55,6 +55,10 @@ pub struct Config {
     pub max_instances_per_peer: usize,
     /// Text sent after the query string, for clients without OTR.
     pub query_text: String,
+    /// An AKE that made no progress for this many seconds is abandoned by [`Endpoint::poll`]
+    /// (libotr: 60 seconds for its pending D-H Commit). Over email, where each AKE message may
+    /// take hours, set this to days.
+    pub ake_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -71,6 +75,7 @@ impl Default for Config {
             query_text: "An Off-the-Record private conversation was requested, but your client \
                          does not support it."
                 .to_owned(),
+            ake_timeout_secs: 60,
         }
     }
 }
@@ -87,16 +92,20 @@ pub enum SendError {
     /// The message is too large to fragment (more than 65535 fragments).
     #[error("the message is too large to send: {0}")]
     TooLarge(String),
-    /// Encryption is required but the session is not encrypted; the message was stored and a
-    /// query sent (see the output).
-    #[error("encryption is required; an OTR conversation is being started")]
-    EncryptionRequired,
 }
 
-/// A message stored for possible retransmission after the AKE.
+/// The last message the user sent, kept for possible retransmission after an AKE.
+///
+/// As in libotr, it is resent only if it was held back (encryption required while not yet
+/// encrypted) or if the peer answered with an OTR error (it could not read it); a message
+/// that went out encrypted is never sent twice just because a new AKE completed.
 struct Stored {
     text: Zeroizing<String>,
     at: u64,
+    /// Send it when the next AKE completes.
+    resend: bool,
+    /// Whether it went out before (then the resend is reported as `MsgResent`).
+    sent: bool,
 }
 
 /// Everything kept about one peer (one remote account).
@@ -270,6 +279,7 @@ impl Endpoint {
         peer: &str,
         their_instance: Option<InstanceTag>,
         version: ProtocolVersion,
+        now: u64,
         rng: &mut R,
     ) -> Output {
         let mut out = Output::default();
@@ -290,6 +300,7 @@ impl Endpoint {
         }
         if let Some(session) = p.session_mut(target) {
             session.auth = step.state;
+            session.auth_since = now;
         }
         if let Some(body) = step.reply {
             self.transmit_body(&mut out, peer, version, target, body);
@@ -352,14 +363,19 @@ impl Endpoint {
             Message::Plaintext {
                 text,
                 whitespace_tag,
-            } => self.receive_plaintext(out, peer, text, whitespace_tag, rng),
+            } => self.receive_plaintext(out, peer, text, whitespace_tag, now, rng),
             Message::Query { versions } => {
                 if let Some(version) = self.pick_version(versions) {
                     let _ = self.peer_mut(peer);
-                    out.extend(self.start_ake(peer, None, version, rng));
+                    out.extend(self.start_ake(peer, None, version, now, rng));
                 }
             }
             Message::Error { text } => {
+                // The peer could not read what we sent: offer the last message again once a
+                // new AKE completes.
+                if let Some(stored) = self.peers.get_mut(peer).and_then(|p| p.stored.as_mut()) {
+                    stored.resend = true;
+                }
                 out.message_event(peer, MessageEvent::ReceivedGeneralError, Some(text));
                 if self.config.policy.contains(Policy::ERROR_START_AKE) {
                     out.transmit.push(Transmit {
@@ -419,6 +435,7 @@ impl Endpoint {
         peer: &str,
         text: String,
         tag: Option<Versions>,
+        now: u64,
         rng: &mut R,
     ) {
         let policy = self.config.policy;
@@ -447,7 +464,7 @@ impl Endpoint {
         }
         if policy.contains(Policy::WHITESPACE_START_AKE) {
             if let Some(version) = start_version {
-                out.extend(self.start_ake(peer, None, version, rng));
+                out.extend(self.start_ake(peer, None, version, now, rng));
             }
         }
     }
@@ -553,6 +570,7 @@ impl Endpoint {
             return;
         };
         let auth = core::mem::take(&mut session.auth);
+        let before = auth.name();
         let step: Step = match body {
             Body::DhCommit(c) => auth.handle_dh_commit(version, c, rng),
             Body::DhKey(k) => auth.handle_dh_key(version, k, &self.key, rng),
@@ -561,6 +579,9 @@ impl Endpoint {
             Body::Data(_) => return,
         };
         session.auth = step.state;
+        if session.auth.name() != before || step.reply.is_some() {
+            session.auth_since = now;
+        }
         if let Some(reason) = step.ignored {
             out.event(Event::AkeIgnored {
                 peer: peer.to_owned(),
@@ -632,12 +653,12 @@ impl Endpoint {
             }
         });
         if let Some(stored) = stored {
-            if now.saturating_sub(stored.at) <= resend_window {
+            if stored.resend && now.saturating_sub(stored.at) <= resend_window {
                 let text = stored.text.clone();
-                if self
+                let sent = self
                     .send_data(out, peer, their_instance, text.as_bytes(), &[], 0, now)
-                    .is_ok()
-                {
+                    .is_ok();
+                if sent && stored.sent {
                     out.message_event(peer, MessageEvent::MsgResent, Some(text.to_string()));
                 }
             }
@@ -818,6 +839,8 @@ impl Endpoint {
                 self.peer_mut(peer).stored = Some(Stored {
                     text: Zeroizing::new(text.to_owned()),
                     at: now,
+                    resend: false,
+                    sent: true,
                 });
                 Ok(out)
             }
@@ -825,6 +848,8 @@ impl Endpoint {
                 p.stored = Some(Stored {
                     text: Zeroizing::new(text.to_owned()),
                     at: now,
+                    resend: true,
+                    sent: false,
                 });
                 Err(SendError::Finished)
             }
@@ -840,6 +865,8 @@ impl Endpoint {
                     p.stored = Some(Stored {
                         text: Zeroizing::new(text.to_owned()),
                         at: now,
+                        resend: true,
+                        sent: false,
                     });
                     out.message_event(peer, MessageEvent::EncryptionRequired, None);
                     out.transmit.push(Transmit {
@@ -964,7 +991,14 @@ impl Endpoint {
         usedata: &[u8],
         now: u64,
     ) -> Result<(Zeroizing<[u8; 32]>, Output), SendError> {
-        let instance = instance.unwrap_or_else(|| self.peer_mut(peer).best());
+        let instance = match instance {
+            Some(i) => i,
+            None => self
+                .peers
+                .get(peer)
+                .map(Peer::best)
+                .ok_or(SendError::NoSuchSession(InstanceTag::ZERO))?,
+        };
         let mut value = usage.to_be_bytes().to_vec();
         value.extend_from_slice(usedata);
         let mut out = Output::default();
@@ -980,18 +1014,40 @@ impl Endpoint {
         Ok((key, out))
     }
 
-    /// Ends the private conversation with one instance of `peer` (the best one if `None`):
-    /// sends TLV 1 revealing every MAC key not yet revealed, then forgets the keys
-    /// ("User requests to end an OTR conversation"). A finished session becomes plaintext.
+    /// Ends the private conversation with one instance of `peer`, or with every instance if
+    /// `None` (as libotr's disconnect does): sends TLV 1 revealing every MAC key not yet
+    /// revealed, then forgets the keys ("User requests to end an OTR conversation"). A finished
+    /// session becomes plaintext.
     pub fn disconnect(&mut self, peer: &str, instance: Option<InstanceTag>, now: u64) -> Output {
         let mut out = Output::default();
-        let instance = instance.unwrap_or_else(|| self.peer_mut(peer).best());
+        let targets: Vec<InstanceTag> = match instance {
+            Some(i) => vec![i],
+            None => self
+                .peers
+                .get(peer)
+                .map(|p| {
+                    core::iter::once(InstanceTag::ZERO)
+                        .chain(p.instances.keys().copied())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        for instance in targets {
+            self.disconnect_one(&mut out, peer, instance, now);
+        }
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.seen_plaintext = false;
+        }
+        out
+    }
+
+    fn disconnect_one(&mut self, out: &mut Output, peer: &str, instance: InstanceTag, now: u64) {
         let Some(session) = self
             .peers
             .get_mut(peer)
             .and_then(|p| p.session_mut(instance))
         else {
-            return out;
+            return;
         };
         match session.msg.public() {
             crate::MessageState::Encrypted => {
@@ -1000,7 +1056,7 @@ impl Endpoint {
                     enc.keys.to_reveal = all;
                 }
                 let _ = self.send_data(
-                    &mut out,
+                    out,
                     peer,
                     instance,
                     b"",
@@ -1019,15 +1075,12 @@ impl Endpoint {
             crate::MessageState::Finished => session.msg = MsgState::Plaintext,
             crate::MessageState::Plaintext => {}
         }
-        if let Some(p) = self.peers.get_mut(peer) {
-            p.seen_plaintext = false;
-        }
-        out
     }
 
     /// Lets timers run: expires retained keys, partial fragments and stored messages.
     pub fn poll(&mut self, now: u64) -> Output {
         let resend = self.config.resend_window_secs;
+        let ake_timeout = self.config.ake_timeout_secs;
         for p in self.peers.values_mut() {
             p.reassembler.expire(now);
             if p.stored
@@ -1037,6 +1090,9 @@ impl Endpoint {
                 p.stored = None;
             }
             for s in core::iter::once(&mut p.master).chain(p.instances.values_mut()) {
+                if s.auth.in_progress() && now.saturating_sub(s.auth_since) > ake_timeout {
+                    s.auth = AuthState::None;
+                }
                 if let Some(enc) = s.encrypted_mut() {
                     enc.keys.expire(now);
                 }
@@ -1123,4 +1179,3 @@ fn copy_awaiting_dh_key(state: &AwaitingDhKey) -> AwaitingDhKey {
         commit: state.commit.clone(),
     }
 }
-

@@ -98,6 +98,7 @@ mod pickle;
 pub mod policy;
 mod replay;
 mod session;
+pub mod smp;
 pub mod tlv;
 pub mod wire;
 

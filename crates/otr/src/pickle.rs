@@ -32,6 +32,8 @@ use crate::wire::codec::{Reader, put_data, put_u8, put_u16, put_u32};
 use crate::wire::{DhCommit, ProtocolVersion, RevealSignature};
 
 const MAGIC: &[u8; 4] = b"OTRE";
+/// Magic of one peer's saved state ([`Endpoint::save_peer`]).
+const PEER_MAGIC: &[u8; 4] = b"OTRP";
 /// The current format version.
 const FORMAT_VERSION: u16 = 1;
 /// How far above the live sending counter a saved counter starts.
@@ -83,19 +85,39 @@ impl Endpoint {
         put_count(&mut out, self.peers.len());
         for (name, peer) in &self.peers {
             put_data(&mut out, name.as_bytes());
-            put_u8(&mut out, u8::from(peer.seen_plaintext));
-            put_count(&mut out, peer.fingerprints.len());
-            for (fp, trust) in &peer.fingerprints {
-                out.extend_from_slice(fp);
-                put_data(&mut out, trust.as_bytes());
-            }
-            save_session(&mut out, &peer.master);
-            put_count(&mut out, peer.instances.len());
-            for session in peer.instances.values() {
-                save_session(&mut out, session);
-            }
+            save_peer(&mut out, peer);
         }
         out
+    }
+
+    /// Saves everything about one peer (its sessions in every state, known fingerprints), but
+    /// not our long-term key: for applications that keep one record per conversation and
+    /// load it on demand. `None` if there is no state for `peer`.
+    pub fn save_peer(&self, peer: &str) -> Option<Zeroizing<Vec<u8>>> {
+        let state = self.peers.get(peer)?;
+        let mut out = Zeroizing::new(Vec::with_capacity(2048));
+        out.extend_from_slice(PEER_MAGIC);
+        put_u16(&mut out, FORMAT_VERSION);
+        save_peer(&mut out, state);
+        Some(out)
+    }
+
+    /// Replaces the state of `peer` with one saved by [`Endpoint::save_peer`].
+    pub fn restore_peer(&mut self, peer: &str, bytes: &[u8]) -> Result<(), PickleError> {
+        let mut r = Reader::new(bytes);
+        if r.read_bytes(4)? != PEER_MAGIC {
+            return Err(PickleError::BadMagic);
+        }
+        check_version(r.read_u16()?)?;
+        let state = read_peer(&mut r, &self.config)?;
+        r.expect_end()?;
+        self.peers.insert(peer.to_owned(), state);
+        Ok(())
+    }
+
+    /// Forgets everything about `peer` (its sessions are dropped and their keys wiped).
+    pub fn forget_peer(&mut self, peer: &str) {
+        self.peers.remove(peer);
     }
 
     /// Restores a state saved by [`Endpoint::save`] (possibly by another process), with the
@@ -105,13 +127,7 @@ impl Endpoint {
         if r.read_bytes(4)? != MAGIC {
             return Err(PickleError::BadMagic);
         }
-        let found = r.read_u16()?;
-        if found != FORMAT_VERSION {
-            return Err(PickleError::UnsupportedVersion {
-                found,
-                supported: FORMAT_VERSION,
-            });
-        }
+        check_version(r.read_u16()?)?;
         let (p, q, g, y) = (
             r.read_data()?,
             r.read_data()?,
@@ -123,26 +139,56 @@ impl Endpoint {
             .map_err(|_| PickleError::BadKey("long-term DSA key"))?;
         let instance = InstanceTag::new(r.read_u32()?);
         let mut endpoint = Endpoint::new(key, instance, config);
-        let limits = endpoint.config.retention;
         for _ in 0..read_count(&mut r)? {
             let name = read_string(&mut r)?;
-            let mut peer = Peer::new(endpoint.config.reassembly);
-            peer.seen_plaintext = read_bool(&mut r)?;
-            for _ in 0..read_count(&mut r)? {
-                let fp = r.read_array::<20>()?;
-                let trust = read_string(&mut r)?;
-                peer.fingerprints.insert(fp, trust);
-            }
-            peer.master = read_session(&mut r, limits)?;
-            for _ in 0..read_count(&mut r)? {
-                let session = read_session(&mut r, limits)?;
-                peer.instances.insert(session.their_instance, session);
-            }
+            let peer = read_peer(&mut r, &endpoint.config)?;
             endpoint.peers.insert(name, peer);
         }
         r.expect_end()?;
         Ok(endpoint)
     }
+}
+
+fn check_version(found: u16) -> Result<(), PickleError> {
+    if found == FORMAT_VERSION {
+        Ok(())
+    } else {
+        Err(PickleError::UnsupportedVersion {
+            found,
+            supported: FORMAT_VERSION,
+        })
+    }
+}
+
+fn save_peer(out: &mut Vec<u8>, peer: &Peer) {
+    put_u8(out, u8::from(peer.seen_plaintext));
+    put_count(out, peer.fingerprints.len());
+    for (fp, trust) in &peer.fingerprints {
+        out.extend_from_slice(fp);
+        put_data(out, trust.as_bytes());
+    }
+    save_session(out, &peer.master);
+    put_count(out, peer.instances.len());
+    for session in peer.instances.values() {
+        save_session(out, session);
+    }
+}
+
+fn read_peer(r: &mut Reader<'_>, config: &Config) -> Result<Peer, PickleError> {
+    let limits = config.retention;
+    let mut peer = Peer::new(config.reassembly);
+    peer.seen_plaintext = read_bool(r)?;
+    for _ in 0..read_count(r)? {
+        let fp = r.read_array::<20>()?;
+        let trust = read_string(r)?;
+        peer.fingerprints.insert(fp, trust);
+    }
+    peer.master = read_session(r, limits)?;
+    for _ in 0..read_count(r)? {
+        let session = read_session(r, limits)?;
+        peer.instances.insert(session.their_instance, session);
+    }
+    Ok(peer)
 }
 
 fn put_count(out: &mut Vec<u8>, n: usize) {
@@ -239,6 +285,7 @@ fn save_session(out: &mut Vec<u8>, s: &Session) {
     put_u64(out, s.last_sent);
     put_u64(out, s.last_received);
     put_u64(out, s.secured_at);
+    put_u64(out, s.auth_since);
     match &s.auth {
         AuthState::None => put_u8(out, 0),
         AuthState::AwaitingDhKey(a) => {
@@ -294,6 +341,7 @@ fn read_session(
     s.last_sent = read_u64(r)?;
     s.last_received = read_u64(r)?;
     s.secured_at = read_u64(r)?;
+    s.auth_since = read_u64(r)?;
     s.auth = match r.read_u8()? {
         0 => AuthState::None,
         1 => AuthState::AwaitingDhKey(Box::new(AwaitingDhKey {

@@ -81,6 +81,8 @@ pub(crate) struct Session {
     pub(crate) last_received: u64,
     /// When the session last became encrypted (for choosing the best instance).
     pub(crate) secured_at: u64,
+    /// When the current AKE state was entered (for expiring a stale one).
+    pub(crate) auth_since: u64,
 }
 
 impl Session {
