@@ -164,8 +164,6 @@ fn save_and_load_continue_the_conversation_with_libotr() {
 /// resends only a message it held back (policy `require` in PLAINTEXT, or after the peer sent
 /// an OTR error), never one that was already sent encrypted.
 #[test]
-#[ignore = "otr bug: Endpoint::send_to stores every encrypted message and go_encrypted resends \
-            it after any AKE within resend_window_secs (reported; see the otr-peer report)"]
 fn reake_does_not_resend_delivered_messages() {
     let mut ours = offrecord("alice", "11111111");
     let mut theirs = libotr("bob", "22222222");
