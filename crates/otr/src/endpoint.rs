@@ -462,11 +462,10 @@ impl Endpoint {
                 },
             });
         }
-        if policy.contains(Policy::WHITESPACE_START_AKE) {
-            if let Some(version) = start_version {
+        if policy.contains(Policy::WHITESPACE_START_AKE)
+            && let Some(version) = start_version {
                 out.extend(self.start_ake(peer, None, version, now, rng));
             }
-        }
     }
 
     fn receive_encoded<R: CryptoRng + ?Sized>(
@@ -555,16 +554,14 @@ impl Endpoint {
                 .instances
                 .get(&their_instance)
                 .is_some_and(|s| !s.auth.in_progress());
-            if needs {
-                if let AuthState::AwaitingDhKey(master) = &p.master.auth {
-                    if master.version == version {
+            if needs
+                && let AuthState::AwaitingDhKey(master) = &p.master.auth
+                    && master.version == version {
                         let copy = copy_awaiting_dh_key(master);
                         if let Some(s) = p.instances.get_mut(&their_instance) {
                             s.auth = AuthState::AwaitingDhKey(Box::new(copy));
                         }
                     }
-                }
-            }
         }
         let Some(session) = p.session_mut(their_instance) else {
             return;
@@ -652,8 +649,8 @@ impl Endpoint {
                 instance: their_instance,
             }
         });
-        if let Some(stored) = stored {
-            if stored.resend && now.saturating_sub(stored.at) <= resend_window {
+        if let Some(stored) = stored
+            && stored.resend && now.saturating_sub(stored.at) <= resend_window {
                 let text = stored.text.clone();
                 let sent = self
                     .send_data(out, peer, their_instance, text.as_bytes(), &[], 0, now)
@@ -662,7 +659,6 @@ impl Endpoint {
                     out.message_event(peer, MessageEvent::MsgResent, Some(text.to_string()));
                 }
             }
-        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -774,8 +770,8 @@ impl Endpoint {
         }
         // Like libotr, answer only messages with a readable part (a heartbeat never triggers
         // another heartbeat).
-        if let Some(interval) = self.config.heartbeat_interval.filter(|_| !heartbeat) {
-            if session.last_sent.saturating_add(interval) < now {
+        if let Some(interval) = self.config.heartbeat_interval.filter(|_| !heartbeat)
+            && session.last_sent.saturating_add(interval) < now {
                 let sent = self.send_data(
                     out,
                     peer,
@@ -789,7 +785,6 @@ impl Endpoint {
                     out.message_event(peer, MessageEvent::HeartbeatSent, None);
                 }
             }
-        }
     }
 
     fn reply_error(&self, out: &mut Output, peer: &str, text: &str) {

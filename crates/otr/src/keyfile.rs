@@ -1107,15 +1107,14 @@ mod sexp {
                 Some(b'|') => self.base64(line)?,
                 _ => return Err(KeyFileError::UnexpectedEnd { line }),
             };
-            if let Some(declared) = declared {
-                if declared != atom.len() {
+            if let Some(declared) = declared
+                && declared != atom.len() {
                     return Err(KeyFileError::LengthMismatch {
                         line,
                         declared,
                         actual: atom.len(),
                     });
                 }
-            }
             Ok(atom)
         }
 
