@@ -1,0 +1,230 @@
+//! The embedded local spool: mail between accounts through a directory on the local disk, for
+//! when no mail server is configured.
+//!
+//! One mailbox directory per (normalized) address under a root shared by all accounts; a
+//! delivery is written to the recipient's `tmp/` and renamed into its `new/` under a name that
+//! sorts in delivery order (maildir-like, but with a total order across processes: see
+//! `mailbox.rs`). Mail is stored exactly as submitted (no `Received:` or `Return-Path:` added).
+//! Files are private to the user (0600, directories 0700).
+//!
+//! The spool relies on `flock(2)` and atomic `rename(2)`: use it on a local file system, not on
+//! a network one.
+
+mod mailbox;
+pub(crate) mod stamp;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use self::mailbox::{Mailbox, ReadOutcome};
+use self::stamp::Stamp;
+use crate::address::Address;
+use crate::carrier::{Batch, Carrier, FetchedMail, Skipped};
+use crate::cursor::{Cursor, MailId};
+use crate::error::{DeliveryError, FetchError, OpenError, RecipientFailure, SendError};
+
+/// The largest mail the spool delivers or returns, in bytes (32 MiB). Larger mail is refused
+/// with a permanent [`SendError::TooLarge`], and skipped by fetch if planted.
+pub const MAX_MAIL_SIZE: usize = 32 * 1024 * 1024;
+
+/// How often [`Spool::wait`](Carrier::wait) looks at the mailbox.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Bounds on one [`Carrier::fetch`] batch, so a full mailbox cannot exhaust memory. A batch
+/// always holds at least one mail if there is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Most mails plus skipped entries in one batch.
+    pub max_mails: usize,
+    /// Most mail bytes in one batch (exceeded only by a single mail alone in its batch).
+    pub max_bytes: usize,
+}
+
+impl Default for BatchLimits {
+    /// 1000 mails, 64 MiB.
+    fn default() -> BatchLimits {
+        BatchLimits {
+            max_mails: 1000,
+            max_bytes: 2 * MAX_MAIL_SIZE,
+        }
+    }
+}
+
+/// One account's view of a local spool: it sends into other mailboxes under the same root and
+/// reads its own. Implements [`Carrier`].
+///
+/// Several `Spool`s may be open on one mailbox at once, in one process or several (several
+/// devices of one account, or a sending and a waiting thread).
+#[derive(Debug)]
+pub struct Spool {
+    root: PathBuf,
+    address: Address,
+    mailbox: Mailbox,
+    limits: BatchLimits,
+    /// The end of the last batch returned, for `wait`.
+    seen: Option<Stamp>,
+}
+
+impl Spool {
+    /// Opens (creating it and `root` if needed) the mailbox of `address` under `root`.
+    ///
+    /// Also removes leftovers of deliveries that crashed more than 36 hours ago.
+    pub fn open(root: &Path, address: &str) -> Result<Spool, OpenError> {
+        let address = Address::parse(address)?;
+        let mailbox = Mailbox::new(root, &address);
+        mailbox.ensure()?;
+        mailbox.validity()?;
+        mailbox.remove_stale_tmp();
+        Ok(Spool {
+            root: root.to_path_buf(),
+            address,
+            mailbox,
+            limits: BatchLimits::default(),
+            seen: None,
+        })
+    }
+
+    /// Replaces the [`BatchLimits`] (default: [`BatchLimits::default`]).
+    pub fn with_batch_limits(mut self, limits: BatchLimits) -> Spool {
+        self.limits = limits;
+        self
+    }
+
+    /// The account's normalized address.
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// The spool root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl Carrier for Spool {
+    fn send(&mut self, from: &str, recipients: &[String], raw: &[u8]) -> Result<(), SendError> {
+        let sender = Address::parse(from).map_err(SendError::InvalidSender)?;
+        if sender != self.address {
+            return Err(SendError::SenderMismatch {
+                expected: self.address.to_string(),
+                found: sender.to_string(),
+            });
+        }
+        if raw.len() > MAX_MAIL_SIZE {
+            return Err(SendError::TooLarge {
+                size: raw.len(),
+                limit: MAX_MAIL_SIZE,
+            });
+        }
+        if recipients.is_empty() {
+            return Err(SendError::NoRecipients);
+        }
+        let mut done = BTreeSet::new();
+        let mut delivered = Vec::new();
+        let mut failed = Vec::new();
+        for recipient in recipients {
+            let outcome = Address::parse(recipient)
+                .map_err(DeliveryError::from)
+                .and_then(|address| {
+                    let mailbox = Mailbox::new(&self.root, &address);
+                    if !done.insert(address) {
+                        return Ok(None);
+                    }
+                    mailbox.deliver(raw)?;
+                    Ok(Some(()))
+                });
+            match outcome {
+                Ok(Some(())) => delivered.push(recipient.clone()),
+                Ok(None) => {}
+                Err(error) => failed.push(RecipientFailure {
+                    recipient: recipient.clone(),
+                    error,
+                }),
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(SendError::Recipients { delivered, failed })
+        }
+    }
+
+    fn fetch(&mut self, after: Option<&Cursor>) -> Result<Batch, FetchError> {
+        self.mailbox.ensure()?;
+        let validity = self.mailbox.validity()?;
+        let start = after.and_then(|cursor| cursor.spool_position(validity));
+        let mut batch = Batch {
+            mails: Vec::new(),
+            skipped: Vec::new(),
+            cursor: Cursor::spool(validity, start),
+            more: false,
+        };
+        let mut bytes: usize = 0;
+        let limit = u64::try_from(MAX_MAIL_SIZE).unwrap_or(u64::MAX);
+        let stamps = self.mailbox.list()?;
+        for stamp in stamps.into_iter().filter(|s| start.is_none_or(|a| *s > a)) {
+            if batch.mails.len() + batch.skipped.len() >= self.limits.max_mails.max(1) {
+                batch.more = true;
+                break;
+            }
+            let id = MailId::spool(stamp);
+            match self.mailbox.read(stamp, limit) {
+                // Deleted by another device since the listing: nothing to report.
+                ReadOutcome::Gone => {}
+                ReadOutcome::Skipped(reason) => batch.skipped.push(Skipped { id, reason }),
+                ReadOutcome::Mail(raw) => {
+                    let total = bytes.saturating_add(raw.len());
+                    if !batch.mails.is_empty() && total > self.limits.max_bytes {
+                        batch.more = true;
+                        break;
+                    }
+                    bytes = total;
+                    batch.mails.push(FetchedMail {
+                        id,
+                        raw,
+                        cursor: Cursor::spool(validity, Some(stamp)),
+                    });
+                }
+            }
+            batch.cursor = Cursor::spool(validity, Some(stamp));
+        }
+        self.seen = batch.cursor.spool_position(validity);
+        Ok(batch)
+    }
+
+    fn delete(&mut self, id: &MailId) -> Result<(), FetchError> {
+        Ok(self.mailbox.delete(id.spool_stamp())?)
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Result<(), FetchError> {
+        self.mailbox.ensure()?;
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if self.mailbox.newest()? > self.seen {
+                return Ok(());
+            }
+            let pause = match deadline {
+                None => POLL_INTERVAL,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(());
+                    }
+                    left.min(POLL_INTERVAL)
+                }
+            };
+            thread::sleep(pause);
+        }
+    }
+}
+
+/// Delivers `raw` into the mailbox of `address` under `root` as any sender would, but without
+/// the size limit or any check of the content: for tests that plant garbage or oversized mail.
+/// Returns the new mail's id.
+pub fn deliver_raw(root: &Path, address: &str, raw: &[u8]) -> Result<MailId, DeliveryError> {
+    let address = Address::parse(address)?;
+    let stamp = Mailbox::new(root, &address).deliver(raw)?;
+    Ok(MailId::spool(stamp))
+}
