@@ -463,9 +463,10 @@ impl Endpoint {
             });
         }
         if policy.contains(Policy::WHITESPACE_START_AKE)
-            && let Some(version) = start_version {
-                out.extend(self.start_ake(peer, None, version, now, rng));
-            }
+            && let Some(version) = start_version
+        {
+            out.extend(self.start_ake(peer, None, version, now, rng));
+        }
     }
 
     fn receive_encoded<R: CryptoRng + ?Sized>(
@@ -556,12 +557,13 @@ impl Endpoint {
                 .is_some_and(|s| !s.auth.in_progress());
             if needs
                 && let AuthState::AwaitingDhKey(master) = &p.master.auth
-                    && master.version == version {
-                        let copy = copy_awaiting_dh_key(master);
-                        if let Some(s) = p.instances.get_mut(&their_instance) {
-                            s.auth = AuthState::AwaitingDhKey(Box::new(copy));
-                        }
-                    }
+                && master.version == version
+            {
+                let copy = copy_awaiting_dh_key(master);
+                if let Some(s) = p.instances.get_mut(&their_instance) {
+                    s.auth = AuthState::AwaitingDhKey(Box::new(copy));
+                }
+            }
         }
         let Some(session) = p.session_mut(their_instance) else {
             return;
@@ -637,6 +639,8 @@ impl Endpoint {
             keys,
         }));
         session.secured_at = now.max(session.secured_at.saturating_add(1));
+        // The AKE messages we just sent count as sending (libotr: no heartbeat right after).
+        session.last_sent = now;
         out.event(if was_encrypted {
             Event::StillSecure {
                 peer: peer.to_owned(),
@@ -650,15 +654,17 @@ impl Endpoint {
             }
         });
         if let Some(stored) = stored
-            && stored.resend && now.saturating_sub(stored.at) <= resend_window {
-                let text = stored.text.clone();
-                let sent = self
-                    .send_data(out, peer, their_instance, text.as_bytes(), &[], 0, now)
-                    .is_ok();
-                if sent && stored.sent {
-                    out.message_event(peer, MessageEvent::MsgResent, Some(text.to_string()));
-                }
+            && stored.resend
+            && now.saturating_sub(stored.at) <= resend_window
+        {
+            let text = stored.text.clone();
+            let sent = self
+                .send_data(out, peer, their_instance, text.as_bytes(), &[], 0, now)
+                .is_ok();
+            if sent && stored.sent {
+                out.message_event(peer, MessageEvent::MsgResent, Some(text.to_string()));
             }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -771,20 +777,21 @@ impl Endpoint {
         // Like libotr, answer only messages with a readable part (a heartbeat never triggers
         // another heartbeat).
         if let Some(interval) = self.config.heartbeat_interval.filter(|_| !heartbeat)
-            && session.last_sent.saturating_add(interval) < now {
-                let sent = self.send_data(
-                    out,
-                    peer,
-                    their_instance,
-                    b"",
-                    &[],
-                    wire::FLAG_IGNORE_UNREADABLE,
-                    now,
-                );
-                if sent.is_ok() {
-                    out.message_event(peer, MessageEvent::HeartbeatSent, None);
-                }
+            && session.last_sent.saturating_add(interval) < now
+        {
+            let sent = self.send_data(
+                out,
+                peer,
+                their_instance,
+                b"",
+                &[],
+                wire::FLAG_IGNORE_UNREADABLE,
+                now,
+            );
+            if sent.is_ok() {
+                out.message_event(peer, MessageEvent::HeartbeatSent, None);
             }
+        }
     }
 
     fn reply_error(&self, out: &mut Output, peer: &str, text: &str) {
@@ -839,15 +846,9 @@ impl Endpoint {
                 });
                 Ok(out)
             }
-            crate::MessageState::Finished => {
-                p.stored = Some(Stored {
-                    text: Zeroizing::new(text.to_owned()),
-                    at: now,
-                    resend: true,
-                    sent: false,
-                });
-                Err(SendError::Finished)
-            }
+            // Like libotr, a message written after the peer ended the session is refused, not
+            // kept: it must not go out later in a session the user did not write it for.
+            crate::MessageState::Finished => Err(SendError::Finished),
             crate::MessageState::Plaintext => {
                 if !policy.allows_otr() {
                     out.transmit.push(Transmit {

@@ -43,7 +43,12 @@
 //! **Limitation:** the fragment format has no message identifier. Two different messages with
 //! the same `n` from the same sender instance whose fragments interleave, or reordering
 //! combined with duplicates of an older message, can be mixed up or lost. A mixed-up message
-//! is never authentic: the engine's decoding and MAC checks reject it. A `1/1` fragment
+//! is never authentic: the engine's decoding and MAC checks reject it. One case loses a
+//! message although nothing was duplicated: when a message's piece `k` equals piece `k` of the
+//! previous message with the same key (typically a short tail such as `.`) and arrives before
+//! a lower piece, it is taken for a late duplicate and dropped (test
+//! `out_of_order_fragments_repeating_the_previous_message_tail_are_reassembled`, ignored). Our
+//! chat layer never fragments over email, where this could happen. A `1/1` fragment
 //! completes at once (again unless it repeats the remembered message).
 //!
 //! Memory is bounded by [`ReassemblyLimits`] (the CVE-2016-2851 lesson: libotr overflowed while
