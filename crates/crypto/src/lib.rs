@@ -53,6 +53,7 @@ pub mod aes;
 pub mod ct;
 pub mod dh;
 pub mod dsa;
+pub mod group;
 pub mod hash;
 pub mod mpi;
 
