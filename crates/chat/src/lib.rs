@@ -40,6 +40,7 @@ pub use db::SCHEMA_VERSION;
 pub use error::Error;
 pub use events::Event;
 pub use outbox::OutgoingMail;
+pub use receive::Processed;
 pub use types::{
     CantSendReason, ChatId, ChatKind, ContactId, Erasure, MsgId, OtrState, Verification,
 };

@@ -20,6 +20,17 @@ use crate::mailfmt::{self, Parsed};
 use crate::protocol::{Control, Kind};
 use crate::types::{ChatId, ContactId, Erasure, OtrState, Verification};
 
+/// What processing one mail did.
+#[derive(Debug, Default)]
+pub struct Processed {
+    /// What the user may want to see.
+    pub events: Vec<Event>,
+    /// The mail is used up and should be deleted from the server (OTR mail for this device:
+    /// design 5, "the mail copies are deleted from the server after processing"). Mail other
+    /// devices of the account still need is kept.
+    pub delete_from_server: bool,
+}
+
 /// Borrowed pieces of the context, so that a transaction can be open at the same time.
 struct Device<'a> {
     tx: &'a Connection,
@@ -28,6 +39,7 @@ struct Device<'a> {
     lifetime: u64,
     now: u64,
     events: Vec<Event>,
+    delete: bool,
 }
 
 /// A mail that cannot be used (recorded and reported, never retried).
@@ -37,14 +49,17 @@ fn reject<T>(why: impl Into<String>) -> Result<T, Error> {
 
 impl Context {
     /// Processes one incoming mail (raw RFC 5322 bytes) received at `now`.
-    pub fn receive_mail(&mut self, raw: &[u8], now: u64) -> Result<Vec<Event>, Error> {
+    pub fn receive_mail(&mut self, raw: &[u8], now: u64) -> Result<Processed, Error> {
         let keys = self.all_contact_keys()?;
         let parsed = match mailfmt::parse(raw, &self.identity, &keys) {
             Ok(p) => p,
             Err(e) => {
-                return Ok(vec![Event::Ignored {
-                    text: e.to_string(),
-                }]);
+                return Ok(Processed {
+                    events: vec![Event::Ignored {
+                        text: e.to_string(),
+                    }],
+                    delete_from_server: false,
+                });
             }
         };
         let seen: Option<i64> = self
@@ -56,11 +71,12 @@ impl Context {
             )
             .optional()?;
         if seen.is_some() {
-            return Ok(Vec::new());
+            return Ok(Processed::default());
         }
         let mut tx = self.conn.transaction()?;
         let outcome;
         let events;
+        let mut delete = false;
         {
             let sp = tx.savepoint()?;
             let mut device = Device {
@@ -74,10 +90,12 @@ impl Context {
                 lifetime: self.invite_lifetime,
                 now,
                 events: Vec::new(),
+                delete: false,
             };
             match dispatch(&mut device, &parsed) {
                 Ok(()) => {
                     events = device.events;
+                    delete = device.delete;
                     sp.commit()?;
                     outcome = "ok".to_owned();
                 }
@@ -99,7 +117,10 @@ impl Context {
         if events.iter().any(|e| matches!(e, Event::Erased { .. })) {
             erase::checkpoint(&self.conn)?;
         }
-        Ok(events)
+        Ok(Processed {
+            events,
+            delete_from_server: delete,
+        })
     }
 }
 
@@ -446,6 +467,7 @@ fn data(d: &mut Device<'_>, contact: ContactId, c: &Control, mail: &Parsed) -> R
     if c.instance != row.their_instance {
         return Ok(()); // a device that is not this chat's peer
     }
+    d.delete = true;
     let their = row.their_instance.unwrap_or(InstanceTag::ZERO);
     load_session(d.tx, d.otr, row.id)?;
     let mut outputs = Vec::new();

@@ -362,13 +362,13 @@ fn hostile_mail_is_ignored_with_a_reason() {
         b"From: mallory@example.org\r\nSubject: hi\r\n\r\nplain",
         b"From: bob@example.org\r\nContent-Type: multipart/encrypted; boundary=x\r\n\r\n--x\r\n--x--\r\n",
     ] {
-        let events = w.devices[a].ctx().receive_mail(garbage, now).unwrap();
+        let events = w.devices[a].ctx().receive_mail(garbage, now).unwrap().events;
         assert!(events.iter().all(|e| matches!(e, chat::Event::Ignored { .. })), "{events:?}");
     }
     // A replayed invitation (the same mail again) changes nothing.
     let addr = w.devices[b].addr.clone();
     let first = w.mailboxes[&addr][0].clone();
-    let events = w.devices[b].ctx().receive_mail(&first, now).unwrap();
+    let events = w.devices[b].ctx().receive_mail(&first, now).unwrap().events;
     assert!(events.is_empty(), "{events:?}");
     assert_eq!(w.state(a, ca), OtrState::Active);
     assert_eq!(w.state(b, cb), OtrState::Active);

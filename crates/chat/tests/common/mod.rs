@@ -127,8 +127,8 @@ impl World {
         let start = self.devices[d].read;
         let now = self.now;
         for raw in &mails[start..] {
-            let events = self.devices[d].ctx().receive_mail(raw, now).unwrap();
-            self.devices[d].events.extend(events);
+            let processed = self.devices[d].ctx().receive_mail(raw, now).unwrap();
+            self.devices[d].events.extend(processed.events);
         }
         self.devices[d].read = mails.len();
         mails.len() - start
