@@ -629,6 +629,80 @@ impl Context {
         }])
     }
 
+    /// Starts verifying the peer with a shared secret (the Socialist Millionaires' Protocol),
+    /// optionally with a question the peer answers. The result arrives as
+    /// [`Event::Verification`] when the peer answered.
+    pub fn smp_start(
+        &mut self,
+        chat: ChatId,
+        secret: &str,
+        question: Option<&str>,
+        now: u64,
+    ) -> Result<Vec<Event>, Error> {
+        self.smp_step(chat, now, |otr, their, rng| {
+            otr.smp_start(OTR_PEER, Some(their), secret.as_bytes(), question, now, rng)
+        })
+    }
+
+    /// Answers the peer's verification request ([`Event::SmpRequest`]) with the shared
+    /// secret.
+    pub fn smp_respond(
+        &mut self,
+        chat: ChatId,
+        secret: &str,
+        now: u64,
+    ) -> Result<Vec<Event>, Error> {
+        self.smp_step(chat, now, |otr, their, rng| {
+            otr.smp_respond(OTR_PEER, Some(their), secret.as_bytes(), now, rng)
+        })
+    }
+
+    /// Abandons a verification in progress (the peer is told).
+    pub fn smp_abort(&mut self, chat: ChatId, now: u64) -> Result<Vec<Event>, Error> {
+        self.smp_step(chat, now, |otr, their, _| {
+            otr.smp_abort(OTR_PEER, Some(their), now)
+        })
+    }
+
+    fn smp_step(
+        &mut self,
+        chat: ChatId,
+        now: u64,
+        step: impl FnOnce(
+            &mut otr::Endpoint,
+            InstanceTag,
+            &mut ChaCha20Rng,
+        ) -> Result<Output, otr::SmpRequestError>,
+    ) -> Result<Vec<Event>, Error> {
+        let row = chat_row(&self.conn, chat)?;
+        if row.state != Some(OtrState::Active) {
+            return Err(Error::InvalidState(
+                "only an active OTR chat can be verified".into(),
+            ));
+        }
+        let their = row
+            .their_instance
+            .ok_or_else(|| Error::Corrupt("active chat without peer instance".into()))?;
+        let tx = self.conn.transaction()?;
+        load_session(&tx, &mut self.otr, chat)?;
+        let out = match step(&mut self.otr, their, &mut self.rng) {
+            Ok(out) => out,
+            Err(e) => {
+                self.otr.forget_peer(OTR_PEER);
+                return Err(Error::InvalidState(e.to_string()));
+            }
+        };
+        let mut sender = Sender {
+            identity: &self.identity,
+            addr: &self.addr,
+            rng: &mut self.rng,
+        };
+        queue_wire(&tx, &mut sender, &row, self.otr.instance_tag(), &out, now)?;
+        store_session(&tx, &mut self.otr, chat)?;
+        tx.commit()?;
+        Ok(Vec::new())
+    }
+
     /// Marks the messages of a chat as seen now; in the timer mode this starts their timers.
     pub fn mark_seen(&mut self, chat: ChatId, now: u64) -> Result<(), Error> {
         let row = chat_row(&self.conn, chat)?;

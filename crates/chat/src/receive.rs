@@ -5,7 +5,7 @@
 //! Bad input never fails the call: it is recorded as processed and reported as
 //! [`Event::Ignored`]; only local failures (the database) are errors.
 
-use otr::{Event as OtrEvent, InstanceTag, Output, ReceivedKind};
+use otr::{Event as OtrEvent, InstanceTag, Output, ReceivedKind, SmpEventKind};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::context::{Context, OTR_PEER};
@@ -551,6 +551,12 @@ fn apply_otr_output(d: &mut Device<'_>, row: &ChatRow, out: Output) -> Result<bo
                 close_here(d, row, "by the contact")?;
                 return Ok(true);
             }
+            OtrEvent::Smp {
+                instance,
+                event,
+                question,
+                ..
+            } if Some(*instance) == their => smp_event(d, row, event, question.clone())?,
             _ => {}
         }
     }
@@ -578,6 +584,55 @@ fn apply_otr_output(d: &mut Device<'_>, row: &ChatRow, out: Output) -> Result<bo
         });
     }
     Ok(false)
+}
+
+/// What a step of a verification by shared secret means for the chat.
+fn smp_event(
+    d: &mut Device<'_>,
+    row: &ChatRow,
+    event: &SmpEventKind,
+    question: Option<String>,
+) -> Result<(), Error> {
+    let text = match event {
+        SmpEventKind::AskForSecret | SmpEventKind::AskForAnswer => {
+            d.events.push(Event::SmpRequest {
+                chat: row.id,
+                question,
+            });
+            return Ok(());
+        }
+        SmpEventKind::InProgress => return Ok(()),
+        SmpEventKind::Success => {
+            d.tx.execute(
+                "UPDATE chats SET verification = 'smp' WHERE id = ?1",
+                [row.id.0],
+            )?;
+            info_message(d.tx, row.id, "Verified with a shared secret.", d.now)?;
+            d.events.push(Event::Verification {
+                chat: row.id,
+                level: Verification::Smp,
+                text: Verification::Smp.describe().to_owned(),
+            });
+            return Ok(());
+        }
+        SmpEventKind::Failure => "verification failed: the secrets differ",
+        SmpEventKind::Abort => "verification was aborted",
+        SmpEventKind::Cheated(_) | SmpEventKind::Error { .. } => {
+            "verification failed: the peer's answer was invalid"
+        }
+    };
+    info_message(d.tx, row.id, &format!("The {text}."), d.now)?;
+    let level: String = d.tx.query_row(
+        "SELECT verification FROM chats WHERE id = ?1",
+        [row.id.0],
+        |r| r.get(0),
+    )?;
+    d.events.push(Event::Verification {
+        chat: row.id,
+        level: Verification::parse(&level).unwrap_or(Verification::None),
+        text: text.to_owned(),
+    });
+    Ok(())
 }
 
 /// Processes OTR mail that waited for an acceptance.

@@ -376,3 +376,44 @@ fn hostile_mail_is_ignored_with_a_reason() {
     w.settle();
     assert_eq!(w.texts(b, cb), ["still fine"]);
 }
+
+#[test]
+fn verification_with_a_shared_secret() {
+    let (mut w, ca, cb) = World::active_pair();
+    let (a, b) = (0, 1);
+    let now = w.now;
+    // Wrong answer: both sides learn it failed; the level stays "chat key".
+    w.devices[a]
+        .ctx()
+        .smp_start(ca, "blue", Some("Colour of the boat? ⛵"), now)
+        .unwrap();
+    w.settle();
+    let asked = w.devices[b].events.iter().find_map(|e| match e {
+        chat::Event::SmpRequest { question, .. } => Some(question.clone()),
+        _ => None,
+    });
+    assert_eq!(asked, Some(Some("Colour of the boat? ⛵".to_owned())));
+    w.devices[b].ctx().smp_respond(cb, "green", now).unwrap();
+    w.settle();
+    assert_eq!(
+        w.devices[a].ctx().chat(ca).unwrap().verification,
+        Verification::ChatKey
+    );
+    // Right answer: verified on both sides.
+    w.devices[a].ctx().smp_start(ca, "blue", None, now).unwrap();
+    w.settle();
+    w.devices[b].ctx().smp_respond(cb, "blue", now).unwrap();
+    w.settle();
+    assert_eq!(
+        w.devices[a].ctx().chat(ca).unwrap().verification,
+        Verification::Smp
+    );
+    assert_eq!(
+        w.devices[b].ctx().chat(cb).unwrap().verification,
+        Verification::Smp
+    );
+    // Messages still flow.
+    w.devices[b].ctx().send_text(cb, "verified!", now).unwrap();
+    w.settle();
+    assert_eq!(w.received(a, ca), ["verified!"]);
+}
