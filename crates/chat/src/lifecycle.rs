@@ -134,6 +134,7 @@ pub(crate) fn drop_session(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)] // one column each; a struct would only rename them
 pub(crate) fn insert_message(
     conn: &Connection,
     chat: ChatId,
@@ -262,6 +263,29 @@ pub(crate) fn queue_wire(
         now,
     )?;
     Ok(())
+}
+
+/// Queues a signed control message of the 1:1 chat (with its readable fallback text and a
+/// copy for our other devices).
+pub(crate) fn queue_control(
+    conn: &Connection,
+    sender: &mut Sender<'_>,
+    contact: ContactId,
+    chat: ChatId,
+    control: &Control,
+    now: u64,
+) -> Result<String, Error> {
+    let text = crate::protocol::fallback_text(control.kind, sender.addr);
+    queue_mail(
+        conn,
+        sender,
+        contact,
+        &text,
+        Some(control),
+        true,
+        Some(chat),
+        now,
+    )
 }
 
 impl Context {
@@ -397,17 +421,7 @@ impl Context {
             addr: &self.addr,
             rng: &mut self.rng,
         };
-        let text = crate::protocol::fallback_text(Kind::Invite, &self.addr);
-        queue_mail(
-            &tx,
-            &mut sender,
-            contact,
-            &text,
-            Some(&control),
-            true,
-            Some(one),
-            now,
-        )?;
+        queue_control(&tx, &mut sender, contact, one, &control, now)?;
         info_message(
             &tx,
             one,
@@ -465,17 +479,7 @@ impl Context {
         control.instance = Some(ours);
         control.fingerprint = Some(self.otr.fingerprint());
         control.to_instance = Some(their);
-        let text = crate::protocol::fallback_text(Kind::Accept, &self.addr);
-        queue_mail(
-            &tx,
-            &mut sender,
-            row.contact,
-            &text,
-            Some(&control),
-            true,
-            Some(chat),
-            now,
-        )?;
+        queue_control(&tx, &mut sender, row.contact, chat, &control, now)?;
         load_session(&tx, &mut self.otr, chat)?;
         let out = self
             .otr
@@ -510,17 +514,7 @@ impl Context {
         let mut control = Control::new(Kind::Decline, row.invite_id.as_deref().unwrap_or_default());
         control.instance = Some(self.otr.instance_tag());
         control.to_instance = row.their_instance;
-        let text = crate::protocol::fallback_text(Kind::Decline, &self.addr);
-        queue_mail(
-            &tx,
-            &mut sender,
-            row.contact,
-            &text,
-            Some(&control),
-            true,
-            Some(chat),
-            now,
-        )?;
+        queue_control(&tx, &mut sender, row.contact, chat, &control, now)?;
         let event = set_state(&tx, chat, OtrState::Declined, "you declined the invitation")?;
         tx.commit()?;
         Ok(vec![event])
@@ -562,17 +556,7 @@ impl Context {
         let mut control = Control::new(Kind::Close, row.invite_id.as_deref().unwrap_or_default());
         control.instance = Some(ours);
         control.to_instance = row.their_instance;
-        let text = crate::protocol::fallback_text(Kind::Close, &self.addr);
-        queue_mail(
-            &tx,
-            &mut sender,
-            row.contact,
-            &text,
-            Some(&control),
-            true,
-            Some(chat),
-            now,
-        )?;
+        queue_control(&tx, &mut sender, row.contact, chat, &control, now)?;
         let mut events = vec![set_state(&tx, chat, OtrState::Closed, "by you")?];
         events.extend(erase::on_close(&tx, &row)?);
         tx.execute(

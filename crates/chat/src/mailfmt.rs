@@ -54,15 +54,15 @@ pub(crate) fn export_public(id: &Identity, addr: &str) -> Result<String, Error> 
 
 /// Reads a contact card ([`export_public`]) or an OpenPGP public key (armored or binary).
 pub(crate) fn import_public(bytes: &[u8]) -> Result<KeyInfo, Error> {
-    if let Ok(text) = std::str::from_utf8(bytes) {
-        if text.contains("keydata=") {
-            let header = AutocryptHeader::parse(text.trim()).map_err(key_err)?;
-            return Ok(KeyInfo {
-                fingerprint: header.key.fingerprint().to_hex(),
-                addr: Some(header.addr.clone()),
-                key: header.key.to_bytes().map_err(key_err)?,
-            });
-        }
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && text.contains("keydata=")
+    {
+        let header = AutocryptHeader::parse(text.trim()).map_err(key_err)?;
+        return Ok(KeyInfo {
+            fingerprint: header.key.fingerprint().to_hex(),
+            addr: Some(header.addr.clone()),
+            key: header.key.to_bytes().map_err(key_err)?,
+        });
     }
     let key = PeerKey::from_bytes(bytes).map_err(key_err)?;
     Ok(KeyInfo {

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::events::Event;
 use crate::lifecycle::{
     self, ChatRow, Sender, chat_by_invite, drop_session, info_message, insert_message,
-    load_session, queue_mail, queue_wire, set_state, store_session,
+    load_session, queue_control, queue_wire, set_state, store_session,
 };
 use crate::mailfmt::{self, Parsed};
 use crate::protocol::{Control, Kind};
@@ -174,15 +174,16 @@ fn sender_contact(d: &mut Device<'_>, mail: &Parsed) -> Result<ContactId, Error>
             }
             return Ok(ContactId(id));
         }
-        if let Some(key) = &mail.autocrypt {
-            if &key.fingerprint == signer && key.addr.as_deref() == Some(mail.from.as_str()) {
-                d.tx.execute(
-                    "INSERT INTO contacts (addr, pgp_fingerprint, pgp_public_key, created_at)
+        if let Some(key) = &mail.autocrypt
+            && &key.fingerprint == signer
+            && key.addr.as_deref() == Some(mail.from.as_str())
+        {
+            d.tx.execute(
+                "INSERT INTO contacts (addr, pgp_fingerprint, pgp_public_key, created_at)
                      VALUES (?1, ?2, ?3, ?4)",
-                    params![mail.from, key.fingerprint, key.key, d.now as i64],
-                )?;
-                return Ok(ContactId(d.tx.last_insert_rowid()));
-            }
+                params![mail.from, key.fingerprint, key.key, d.now as i64],
+            )?;
+            return Ok(ContactId(d.tx.last_insert_rowid()));
         }
         return reject("signed by an unknown key");
     }
@@ -313,17 +314,7 @@ fn acceptance(d: &mut Device<'_>, contact: ContactId, c: &Control) -> Result<(),
             let mut taken = Control::new(Kind::Taken, &c.invite_id);
             taken.instance = row.our_instance;
             taken.to_instance = Some(instance);
-            let text = crate::protocol::fallback_text(Kind::Taken, d.sender.addr);
-            queue_mail(
-                d.tx,
-                &mut d.sender,
-                contact,
-                &text,
-                Some(&taken),
-                false,
-                Some(row.id),
-                d.now,
-            )?;
+            queue_control(d.tx, &mut d.sender, contact, row.id, &taken, d.now)?;
             Ok(())
         }
     }
@@ -411,16 +402,16 @@ fn self_copy(d: &mut Device<'_>, mail: &Parsed, c: &Control) -> Result<(), Error
             Ok(())
         }
         Kind::Accept | Kind::Decline => {
-            if let Some(row) = chat_by_invite(d.tx, &c.invite_id)? {
-                if row.state == Some(OtrState::Invited) {
-                    let reason = if c.kind == Kind::Accept {
-                        "accepted on another of your devices"
-                    } else {
-                        "declined on another of your devices"
-                    };
-                    let ev = set_state(d.tx, row.id, OtrState::Elsewhere, reason)?;
-                    d.events.push(ev);
-                }
+            if let Some(row) = chat_by_invite(d.tx, &c.invite_id)?
+                && row.state == Some(OtrState::Invited)
+            {
+                let reason = if c.kind == Kind::Accept {
+                    "accepted on another of your devices"
+                } else {
+                    "declined on another of your devices"
+                };
+                let ev = set_state(d.tx, row.id, OtrState::Elsewhere, reason)?;
+                d.events.push(ev);
             }
             Ok(())
         }
