@@ -11,6 +11,10 @@
  * asks the application to do (inject a message, report an event) becomes a
  * record printed at the moment libotr asks, so records appear in the order
  * libotr produced them.
+ *
+ * Besides the protocol's commands, it implements a few Offrecord test
+ * extensions for libotr's fingerprint and instance-tag files (see "Offrecord
+ * test extensions" below); they are not part of the peer protocol.
  */
 
 #define _GNU_SOURCE
@@ -632,8 +636,10 @@ static void cmd_init(const struct args *a)
         err = generate_key(our_account, our_protocol);
         if (err) { say_err("init", "key generation failed: %s", gcry_strerror(err)); goto fail; }
     }
+    /* Without a tag argument, keep a tag already read with read-instags. */
     err = tag ? set_instag(our_account, our_protocol, (otrl_instag_t)tag)
-              : generate_instag(our_account, our_protocol);
+        : our_instag() ? 0
+        : generate_instag(our_account, our_protocol);
     if (err || !our_instag()) {
         say_err("init", "cannot set the instance tag: %s", gcry_strerror(err));
         goto fail;
@@ -930,6 +936,109 @@ static void cmd_seed(const struct args *a)
     say_err("seed", "libotr takes its randomness from libgcrypt and cannot be seeded");
 }
 
+/* ------------------------------------------------------------------ */
+/* Offrecord test extensions: libotr's fingerprint and instance-tag    */
+/* files                                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Not part of the peer protocol (shared/otr-peer-protocol.md): commands
+ * Offrecord's tests use to check that libotr reads the otr.fingerprints and
+ * instance-tag files Offrecord writes, and that Offrecord reads the ones
+ * libotr writes. They work before `init` too.
+ *
+ *   write-fingerprints <file>  otrl_privkey_write_fingerprints: every known
+ *                              fingerprint (seen in an AKE, read, trusted)
+ *   read-fingerprints <file>   otrl_privkey_read_fingerprints (adds to them)
+ *   fingerprints               one record per known fingerprint, then ok:
+ *                              known-fingerprint <username> <accountname>
+ *                                  <protocol> <40 hex> <trust, empty if none>
+ *   write-instags <file>       otrl_instag_write: every instance tag
+ *   read-instags <file>        otrl_instag_read; a tag read for the account
+ *                              that a later `init` without an instag names
+ *                              is kept
+ *   instags                    one record per instance tag, then ok:
+ *                              known-instag <accountname> <protocol> <hex8>
+ */
+
+static void cmd_write_fingerprints(const struct args *a)
+{
+    gcry_error_t err = otrl_privkey_write_fingerprints(us, a->argv[1]);
+    if (err) {
+        say_err(a->argv[0], "libotr could not write %s: %s", a->argv[1], gcry_strerror(err));
+        return;
+    }
+    say_ok(a->argv[0]);
+}
+
+static void cmd_read_fingerprints(const struct args *a)
+{
+    gcry_error_t err = otrl_privkey_read_fingerprints(us, a->argv[1], NULL, NULL);
+    if (err) {
+        say_err(a->argv[0], "libotr could not read %s: %s", a->argv[1], gcry_strerror(err));
+        return;
+    }
+    say_ok(a->argv[0]);
+}
+
+static void cmd_fingerprints(const struct args *a)
+{
+    ConnContext *ctx;
+    Fingerprint *fp;
+    char hex[41];
+
+    for (ctx = us->context_root; ctx; ctx = ctx->next) {
+        /* Fingerprints belong to master contexts; children share them. */
+        if (ctx->m_context != ctx) continue;
+        for (fp = ctx->fingerprint_root.next; fp; fp = fp->next) {
+            if (!fp->fingerprint) continue;
+            hex_string(hex, fp->fingerprint, 20);
+            rec_begin("known-fingerprint");
+            rec_str(ctx->username);
+            rec_str(ctx->accountname);
+            rec_str(ctx->protocol);
+            rec_str(hex);
+            rec_str(fp->trust ? fp->trust : "");
+            rec_end();
+        }
+    }
+    say_ok(a->argv[0]);
+}
+
+static void cmd_write_instags(const struct args *a)
+{
+    gcry_error_t err = otrl_instag_write(us, a->argv[1]);
+    if (err) {
+        say_err(a->argv[0], "libotr could not write %s: %s", a->argv[1], gcry_strerror(err));
+        return;
+    }
+    say_ok(a->argv[0]);
+}
+
+static void cmd_read_instags(const struct args *a)
+{
+    gcry_error_t err = otrl_instag_read(us, a->argv[1]);
+    if (err) {
+        say_err(a->argv[0], "libotr could not read %s: %s", a->argv[1], gcry_strerror(err));
+        return;
+    }
+    say_ok(a->argv[0]);
+}
+
+static void cmd_instags(const struct args *a)
+{
+    OtrlInsTag *t;
+
+    for (t = us->instag_root; t; t = t->next) {
+        rec_begin("known-instag");
+        rec_str(t->accountname);
+        rec_str(t->protocol);
+        rec_fmt("%08x", t->instag);
+        rec_end();
+    }
+    say_ok(a->argv[0]);
+}
+
 static void cmd_offrecord_only(const struct args *a)
 {
     say_err(a->argv[0], "not supported by the libotr peer (an Offrecord otr-peer command)");
@@ -994,6 +1103,13 @@ static const struct command commands[] = {
     { "save", 1, 2, 0, "save <file>", cmd_offrecord_only },
     { "load", 1, 2, 0, "load <file>", cmd_offrecord_only },
     { "sleep", 1, 2, 0, "sleep <seconds>", cmd_offrecord_only },
+    /* Offrecord test extensions (see above). */
+    { "write-fingerprints", 2, 2, 0, "write-fingerprints <file>", cmd_write_fingerprints },
+    { "read-fingerprints", 2, 2, 0, "read-fingerprints <file>", cmd_read_fingerprints },
+    { "fingerprints", 1, 1, 0, "fingerprints", cmd_fingerprints },
+    { "write-instags", 2, 2, 0, "write-instags <file>", cmd_write_instags },
+    { "read-instags", 2, 2, 0, "read-instags <file>", cmd_read_instags },
+    { "instags", 1, 1, 0, "instags", cmd_instags },
 };
 
 static const struct command *find_command(const char *name)

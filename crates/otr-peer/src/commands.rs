@@ -10,7 +10,9 @@
 use std::path::Path;
 
 use offrecord_crypto::dsa::DsaPrivateKey;
-use otr::{Endpoint, InstanceTag, Policy, SendError};
+use otr::keyfile::{self, FingerprintEntry, InstagEntry};
+use otr::smp::SmpError;
+use otr::{Endpoint, InstanceTag, Policy, SendError, SmpRequestError};
 
 use crate::files;
 use crate::framing::{self, Record};
@@ -107,7 +109,7 @@ const fn command(
     }
 }
 
-/// Every command, in the protocol document's order.
+/// Every command, in the protocol document's order, then the test extensions.
 pub const COMMANDS: &[Command] = &[
     command(
         "init",
@@ -156,6 +158,38 @@ pub const COMMANDS: &[Command] = &[
     command("save", (2, 2), true, "save <file>", save),
     command("load", (2, 2), false, "load <file>", load),
     command("sleep", (2, 2), false, "sleep <seconds>", sleep),
+    // The libotr peer's Offrecord test extensions, for libotr's fingerprint and instance-tag
+    // files (see "libotr's trust files" below).
+    command(
+        "write-fingerprints",
+        (2, 2),
+        true,
+        "write-fingerprints <file>",
+        write_fingerprints,
+    ),
+    command(
+        "read-fingerprints",
+        (2, 2),
+        true,
+        "read-fingerprints <file>",
+        read_fingerprints,
+    ),
+    command("fingerprints", (1, 1), true, "fingerprints", fingerprints),
+    command(
+        "write-instags",
+        (2, 2),
+        true,
+        "write-instags <file>",
+        write_instags,
+    ),
+    command(
+        "read-instags",
+        (2, 2),
+        false,
+        "read-instags <file>",
+        read_instags,
+    ),
+    command("instags", (1, 1), false, "instags", instags),
 ];
 
 /// The command called `name`.
@@ -282,7 +316,15 @@ fn init(peer: &mut Peer, args: &Args, _records: &mut Vec<Record>) -> Outcome {
         keys::load_or_create(Path::new(&keyfile), &account, peer.rng())
             .map_err(|e| Refusal::new(e.to_string()))?
     };
-    let instance = instance.unwrap_or_else(|| InstanceTag::generate(peer.rng()));
+    // Without a tag argument: the one read with `read-instags`, else a new one.
+    let read = peer
+        .instags()
+        .iter()
+        .find(|e| e.account == account.name && e.protocol == account.protocol)
+        .map(|e| e.instag);
+    let instance = instance
+        .or(read)
+        .unwrap_or_else(|| InstanceTag::generate(peer.rng()));
     let endpoint = Endpoint::new(key, instance, peer.config().clone());
     let values = vec![
         kv(
@@ -429,21 +471,55 @@ fn poll(peer: &mut Peer, _args: &Args, records: &mut Vec<Record>) -> Outcome {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SMP (not implemented by the `otr` crate yet)
+// SMP
 // ---------------------------------------------------------------------------------------------
 
-const SMP_MISSING: &str = "SMP is not implemented yet";
-
-fn smp(_peer: &mut Peer, _args: &Args, _records: &mut Vec<Record>) -> Outcome {
-    Err(Refusal::new(SMP_MISSING))
+/// The refusal for an SMP request the endpoint turned down. Without an encrypted session the
+/// sentence is the libotr peer's.
+fn smp_refusal(who: &str, e: SmpRequestError) -> Refusal {
+    match e {
+        SmpRequestError::NotEncrypted(_) => {
+            Refusal::new(format!("no encrypted session with {who}"))
+        }
+        SmpRequestError::Smp(SmpError::NotAwaitingSecret { .. }) => Refusal::new(format!(
+            "no SMP request from {who} is waiting for an answer"
+        )),
+        e => Refusal::new(e.to_string()),
+    }
 }
 
-fn smp_respond(_peer: &mut Peer, _args: &Args, _records: &mut Vec<Record>) -> Outcome {
-    Err(Refusal::new(SMP_MISSING))
+/// `smp <peer> <secret> [question]`: the secret is taken as bytes, the question as text.
+fn smp(peer: &mut Peer, args: &Args, records: &mut Vec<Record>) -> Outcome {
+    let (endpoint, rng, now) = parts!(peer);
+    let who = args.text(1);
+    let question = args.optional(3);
+    let out = endpoint
+        .smp_start(&who, None, args.bytes(2), question.as_deref(), now, rng)
+        .map_err(|e| smp_refusal(&who, e))?;
+    records.extend(output::records(out));
+    Ok(Vec::new())
 }
 
-fn smp_abort(_peer: &mut Peer, _args: &Args, _records: &mut Vec<Record>) -> Outcome {
-    Err(Refusal::new(SMP_MISSING))
+/// `smp-respond <peer> <secret>`. Unlike libotr, which answers even when no request waits
+/// (and the peer then reports an error), this refuses with `err`.
+fn smp_respond(peer: &mut Peer, args: &Args, records: &mut Vec<Record>) -> Outcome {
+    let (endpoint, rng, now) = parts!(peer);
+    let who = args.text(1);
+    let out = endpoint
+        .smp_respond(&who, None, args.bytes(2), now, rng)
+        .map_err(|e| smp_refusal(&who, e))?;
+    records.extend(output::records(out));
+    Ok(Vec::new())
+}
+
+fn smp_abort(peer: &mut Peer, args: &Args, records: &mut Vec<Record>) -> Outcome {
+    let (endpoint, _, now) = parts!(peer);
+    let who = args.text(1);
+    let out = endpoint
+        .smp_abort(&who, None, now)
+        .map_err(|e| smp_refusal(&who, e))?;
+    records.extend(output::records(out));
+    Ok(Vec::new())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -500,7 +576,7 @@ fn instag(peer: &mut Peer, _args: &Args, _records: &mut Vec<Record>) -> Outcome 
 }
 
 /// libotr's `nextExpected` while no SMP runs: `OTRL_SMP_EXPECT1`, which is 0 in its enum (the
-/// libotr peer prints 0 here too).
+/// libotr peer prints 0 here too, also when it has no session).
 const SMP_EXPECT1: u32 = 0;
 
 fn status(peer: &mut Peer, args: &Args, _records: &mut Vec<Record>) -> Outcome {
@@ -529,12 +605,161 @@ fn status(peer: &mut Peer, args: &Args, _records: &mut Vec<Record>) -> Outcome {
         kv("our_instag", s.our_instance),
         kv("fingerprint", fp),
         kv("trust", trust),
-        kv("smp_expect", SMP_EXPECT1),
+        kv("smp_expect", s.smp.libotr_next_expected),
         kv(
             "ssid",
             s.ssid.map_or_else(|| "-".to_owned(), |ssid| ssid.to_hex()),
         ),
     ])
+}
+
+// ---------------------------------------------------------------------------------------------
+// libotr's trust files (test extensions shared with the libotr peer)
+// ---------------------------------------------------------------------------------------------
+//
+//   write-fingerprints <file>  every known fingerprint of every peer, with its trust, as
+//                              libotr's otr.fingerprints      -> ok entries=<n>
+//   read-fingerprints <file>   records the entries of our account and protocol as known, with
+//                              their trust (others are left) -> ok imported=<n> ignored=<n>
+//   fingerprints               known-fingerprint <peer> <account> <protocol> <hex> <trust>
+//   write-instags <file>       the tags read earlier, with ours for our account -> ok entries=<n>
+//   read-instags <file>        remembers the file's tags; a later init without an instance
+//                              tag takes the one of its account -> ok entries=<n>
+//   instags                    known-instag <account> <protocol> <hex8>, as write-instags
+//                              would write them
+
+/// The account `init` named (the files are keyed by account and protocol).
+fn account(peer: &Peer) -> Result<Account, Refusal> {
+    peer.account()
+        .cloned()
+        .ok_or_else(|| Refusal::new("account unknown: send init first"))
+}
+
+/// Every known fingerprint, as lines of libotr's file for our account.
+fn fingerprint_entries(endpoint: &Endpoint, account: &Account) -> Vec<FingerprintEntry> {
+    endpoint
+        .peers()
+        .flat_map(|who| {
+            endpoint
+                .fingerprints(who)
+                .into_iter()
+                .map(move |(fingerprint, trust)| FingerprintEntry {
+                    username: who.to_owned(),
+                    account: account.name.clone(),
+                    protocol: account.protocol.clone(),
+                    fingerprint,
+                    trust: trust.to_owned(),
+                })
+        })
+        .collect()
+}
+
+fn read_text(path: &str) -> Result<String, Refusal> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Refusal::new(format!("cannot read {path}: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| Refusal::new(format!("cannot read {path}: not UTF-8")))
+}
+
+fn write_fingerprints(peer: &mut Peer, args: &Args, _records: &mut Vec<Record>) -> Outcome {
+    let account = account(peer)?;
+    let (endpoint, _, _) = parts!(peer);
+    let path = args.text(1);
+    let entries = fingerprint_entries(endpoint, &account);
+    let text = keyfile::write_fingerprints(&entries)
+        .map_err(|e| Refusal::new(format!("cannot write {path}: {e}")))?;
+    files::write_private(Path::new(&path), text.as_bytes())
+        .map_err(|e| Refusal::new(format!("cannot write {path}: {e}")))?;
+    Ok(vec![kv("entries", entries.len())])
+}
+
+fn read_fingerprints(peer: &mut Peer, args: &Args, _records: &mut Vec<Record>) -> Outcome {
+    let account = account(peer)?;
+    let (endpoint, _, _) = parts!(peer);
+    let path = args.text(1);
+    let entries = keyfile::parse_fingerprints(&read_text(&path)?)
+        .map_err(|e| Refusal::new(format!("cannot read {path}: {e}")))?;
+    let (ours, others): (Vec<_>, Vec<_>) = entries
+        .into_iter()
+        .partition(|e| e.account == account.name && e.protocol == account.protocol);
+    for entry in &ours {
+        endpoint.set_trust(&entry.username, entry.fingerprint, &entry.trust);
+    }
+    Ok(vec![
+        kv("imported", ours.len()),
+        kv("ignored", others.len()),
+    ])
+}
+
+fn fingerprints(peer: &mut Peer, _args: &Args, records: &mut Vec<Record>) -> Outcome {
+    let account = account(peer)?;
+    let (endpoint, _, _) = parts!(peer);
+    records.extend(
+        fingerprint_entries(endpoint, &account)
+            .into_iter()
+            .map(|e| {
+                Record::new("known-fingerprint")
+                    .field(e.username)
+                    .field(e.account)
+                    .field(e.protocol)
+                    .field(hex::encode(e.fingerprint))
+                    .field(e.trust)
+            }),
+    );
+    Ok(Vec::new())
+}
+
+/// The tags read with `read-instags`, with ours (once there is an endpoint) in place of any
+/// read for our account.
+fn instag_entries(peer: &Peer) -> Vec<InstagEntry> {
+    let ours = peer
+        .account()
+        .zip(peer.endpoint())
+        .map(|(a, e)| InstagEntry {
+            account: a.name.clone(),
+            protocol: a.protocol.clone(),
+            instag: e.instance_tag(),
+        });
+    let mut entries: Vec<InstagEntry> = peer
+        .instags()
+        .iter()
+        .filter(|e| {
+            ours.as_ref()
+                .is_none_or(|o| e.account != o.account || e.protocol != o.protocol)
+        })
+        .cloned()
+        .collect();
+    entries.extend(ours);
+    entries
+}
+
+fn write_instags(peer: &mut Peer, args: &Args, _records: &mut Vec<Record>) -> Outcome {
+    account(peer)?;
+    let path = args.text(1);
+    let entries = instag_entries(peer);
+    let text = keyfile::write_instags(&entries)
+        .map_err(|e| Refusal::new(format!("cannot write {path}: {e}")))?;
+    files::write_private(Path::new(&path), text.as_bytes())
+        .map_err(|e| Refusal::new(format!("cannot write {path}: {e}")))?;
+    Ok(vec![kv("entries", entries.len())])
+}
+
+fn read_instags(peer: &mut Peer, args: &Args, _records: &mut Vec<Record>) -> Outcome {
+    let path = args.text(1);
+    let entries = keyfile::parse_instags(&read_text(&path)?)
+        .map_err(|e| Refusal::new(format!("cannot read {path}: {e}")))?;
+    let count = entries.len();
+    peer.set_instags(entries);
+    Ok(vec![kv("entries", count)])
+}
+
+fn instags(peer: &mut Peer, _args: &Args, records: &mut Vec<Record>) -> Outcome {
+    records.extend(instag_entries(peer).into_iter().map(|e| {
+        Record::new("known-instag")
+            .field(e.account)
+            .field(e.protocol)
+            .field(e.instag.to_string())
+    }));
+    Ok(Vec::new())
 }
 
 // ---------------------------------------------------------------------------------------------

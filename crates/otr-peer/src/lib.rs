@@ -12,6 +12,15 @@
 //! - [`peer`]: the process state: the endpoint, the configuration, randomness and the clock;
 //! - [`keys`] and [`files`]: libotr key files and files holding secrets.
 //!
+//! Besides the protocol's commands it implements `save`, `load` and `sleep` (as the protocol
+//! document lists), and the libotr peer's test extensions for libotr's trust files:
+//! `write-fingerprints`, `read-fingerprints`, `fingerprints`, `write-instags`, `read-instags`
+//! and `instags` (see [`commands`]).
+//!
+//! One deliberate difference from the libotr peer: `smp-respond` when no SMP request waits is
+//! refused with `err` (libotr sends an answer nobody asked for, which the peer reports as an
+//! error).
+//!
 //! ```
 //! use otr_peer::{commands, peer::Peer};
 //! use rand_chacha::ChaCha20Rng;

@@ -7,6 +7,7 @@
 //!   Event::NewFingerprint        event new_fingerprint <peer> <40 hex>
 //!   Event::Message               event msg <peer> <NAME> <text or empty> 0
 //!   Event::ExtraKeyUsed          event symkey <peer> <use> <usedata hex> <key hex>
+//!   Event::Smp                   event smp <peer> <NAME> <progress> [question]
 //!   Event::AkeIgnored            (nothing: diagnostics only, the protocol has no record)
 //!   Transmit                     wire <peer> <message>
 //!   Received                     deliver <peer> <text> <otr|plain>
@@ -94,6 +95,24 @@ pub fn event_record(event: Event) -> Option<Record> {
             .field(usage.to_string())
             .field(hex::encode(usedata))
             .field(hex::encode(*key)),
+        Event::Smp {
+            peer,
+            event,
+            progress,
+            question,
+            ..
+        } => {
+            let record = record
+                .field("smp")
+                .field(peer)
+                .field(event.name())
+                .field(progress.to_string());
+            // As the libotr peer: the question field only when there is a question.
+            match question {
+                Some(question) => record.field(question),
+                None => record,
+            }
+        }
         Event::AkeIgnored { .. } => return None,
     })
 }
@@ -112,7 +131,7 @@ pub fn message_event(peer: &str, name: &str, text: Option<&str>) -> Record {
 #[cfg(test)]
 mod tests {
     use otr::tlv::Tlv;
-    use otr::{InstanceTag, MessageEvent, Received, ReceivedTlv, Transmit};
+    use otr::{InstanceTag, MessageEvent, Received, ReceivedTlv, SmpEventKind, Transmit};
     use zeroize::Zeroizing;
 
     use super::*;
@@ -157,6 +176,23 @@ mod tests {
             usedata: b"ab".to_vec(),
             key: Zeroizing::new([0x11; 32]),
         });
+        out.events.push(Event::Smp {
+            peer: "bob".into(),
+            instance: tag,
+            event: SmpEventKind::AskForAnswer,
+            progress: 25,
+            question: Some("Wie heißt der Hund?\t🐕".into()),
+        });
+        out.events.push(Event::Smp {
+            peer: "bob".into(),
+            instance: tag,
+            event: SmpEventKind::Error {
+                expected: 2,
+                received: 5,
+            },
+            progress: 0,
+            question: None,
+        });
         let lines: Vec<String> = records(out).iter().map(Record::to_line).collect();
         assert_eq!(
             lines,
@@ -164,6 +200,8 @@ mod tests {
                 "event\tstill_secure\tbob\t00001234\t1".to_owned(),
                 "event\tmsg\tbob\tCONNECTION_ENDED\t\t0".to_owned(),
                 format!("event\tsymkey\tbob\t7\t6162\t{}", "11".repeat(32)),
+                "event\tsmp\tbob\tASK_FOR_ANSWER\t25\tWie heißt der Hund?\\t🐕".to_owned(),
+                "event\tsmp\tbob\tERROR\t0".to_owned(),
                 "wire\tbob\t?OTR:AAM.".to_owned(),
                 "deliver\tbob\thi\totr".to_owned(),
                 "tlv\tbob\t8\t00000001".to_owned(),

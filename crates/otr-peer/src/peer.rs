@@ -7,6 +7,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use otr::keyfile::InstagEntry;
 use otr::{Config, Endpoint, Policy};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -31,6 +32,8 @@ pub struct Peer {
     rng: ChaCha20Rng,
     /// Seconds added to the system clock by `sleep`.
     clock_offset: u64,
+    /// Instance tags read from a libotr instance-tag file (`read-instags`).
+    instags: Vec<InstagEntry>,
 }
 
 impl Peer {
@@ -46,6 +49,7 @@ impl Peer {
             account: None,
             rng,
             clock_offset: 0,
+            instags: Vec::new(),
         }
     }
 
@@ -119,6 +123,16 @@ impl Peer {
     pub fn set_initialised(&mut self, endpoint: Endpoint, account: Account) {
         self.endpoint = Some(endpoint);
         self.account = Some(account);
+    }
+
+    /// The instance tags read with `read-instags`, every account's.
+    pub fn instags(&self) -> &[InstagEntry] {
+        &self.instags
+    }
+
+    /// Replaces the instance tags read from a file.
+    pub fn set_instags(&mut self, instags: Vec<InstagEntry>) {
+        self.instags = instags;
     }
 
     /// Replaces the endpoint (by one restored with `load`); the account stays.

@@ -232,6 +232,69 @@ fn save_and_load_in_a_new_process_continue_the_conversation() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// SMP between two `otr-peer` processes, with the answering process saved, killed and loaded
+/// again between the request and its answer, and the asking one between the answer and the
+/// outcome.
+#[test]
+fn smp_survives_a_save_and_load_in_the_middle_of_a_run() {
+    let dir = temp_dir("smp-save-load");
+    let (alice_state, bob_state) = (dir.join("alice.state"), dir.join("bob.state"));
+    let (alice_state, bob_state) = (field(&alice_state), field(&bob_state));
+    let question = "Wie heißt der Hund? 🐕";
+
+    let mut alice = offrecord("alice", "11111111");
+    let mut bob = offrecord("bob", "22222222");
+    query_and_check(&mut alice, &mut bob);
+    alice
+        .command_ok(&["smp", "bob", "Bello", question])
+        .unwrap();
+    let relayed = relay(&mut alice, &mut bob).unwrap();
+    assert_eq!(
+        relayed.at_b.events("smp"),
+        [["alice", "ASK_FOR_ANSWER", "25", question]]
+    );
+    bob.command_ok(&["save", bob_state]).unwrap();
+    drop(bob);
+
+    let mut bob = spawn_offrecord("bob2");
+    bob.command_ok(&["load", bob_state]).unwrap();
+    assert_eq!(status(&mut bob, "alice", "smp_expect"), "0");
+    bob.command_ok(&["smp-respond", "alice", "Bello"]).unwrap();
+    assert_eq!(status(&mut bob, "alice", "smp_expect"), "2");
+    // alice takes the SMP2 and answers with SMP3, then is saved and replaced.
+    let smp2 = bob.take_outbox();
+    for (_, message) in smp2 {
+        alice.command_ok(&["recv", "bob", &message]).unwrap();
+    }
+    assert_eq!(status(&mut alice, "bob", "smp_expect"), "3");
+    alice.command_ok(&["save", alice_state]).unwrap();
+    let smp3 = alice.take_outbox();
+    drop(alice);
+    let mut alice = spawn_offrecord("alice2");
+    alice.command_ok(&["load", alice_state]).unwrap();
+    assert_eq!(status(&mut alice, "bob", "smp_expect"), "3");
+    let mut outcome = Vec::new();
+    for (_, message) in smp3 {
+        let r = bob.command_ok(&["recv", "alice", &message]).unwrap();
+        outcome.extend(r.events("smp"));
+    }
+    assert_eq!(outcome, [["alice", "SUCCESS", "100"]]);
+    // The loaded processes have no account until init; relay needs one to address messages.
+    let smp4 = bob.take_outbox();
+    for (_, message) in smp4 {
+        let r = alice.command_ok(&["recv", "bob", &message]).unwrap();
+        assert_eq!(r.events("smp"), [["bob", "SUCCESS", "100"]]);
+    }
+    // The asker trusts the answer; the answering side of a question records nothing.
+    let alice_view = alice.command_ok(&["peer-fingerprint", "bob"]).unwrap();
+    assert_eq!(alice_view.ok_value("trust"), Some("smp"));
+    let bob_view = bob.command_ok(&["peer-fingerprint", "alice"]).unwrap();
+    assert_eq!(bob_view.ok_value("trust"), Some("-"));
+    assert_eq!(status(&mut alice, "bob", "smp_expect"), "0");
+    assert_eq!(status(&mut bob, "alice", "smp_expect"), "0");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn key_file_is_written_and_reused() {
     let dir = temp_dir("keyfile");
@@ -260,6 +323,15 @@ fn key_file_is_written_and_reused() {
         other_made.ok_value("fingerprint"),
         by_libotr.ok_value("fingerprint")
     );
+    // We read a key libotr generated and wrote into the file (with the two it read).
+    let mut libotr = spawn_libotr("libotr2");
+    let carol = libotr.init("carol", PROTOCOL, keyfile, None).unwrap();
+    let mut ours = spawn_offrecord("carol");
+    let read = ours.init("carol", PROTOCOL, keyfile, None).unwrap();
+    assert_eq!(carol.ok_value("fingerprint"), read.ok_value("fingerprint"));
+    let mut ours = spawn_offrecord("alice again");
+    let read = ours.init("alice", PROTOCOL, keyfile, None).unwrap();
+    assert_eq!(made.ok_value("fingerprint"), read.ok_value("fingerprint"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -361,10 +433,11 @@ fn commands_fail_cleanly() {
         vec!["smp-respond", "bob", "secret"],
         vec!["smp-abort", "bob"],
     ] {
+        // SMP runs only in an encrypted session.
         let reply = p.command(&smp).unwrap();
         assert_eq!(
             reply.reason(),
-            Some("SMP is not implemented yet"),
+            Some("no encrypted session with bob"),
             "{smp:?}"
         );
     }

@@ -135,10 +135,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n4. Alice closes the chat: TLV 1, and every used MAC key is revealed.");
     let close = show("alice", alice.disconnect("bob", None, now + 120));
     for m in &close {
-        if let Ok(otr::wire::Message::Encoded { encoded, .. }) = otr::wire::Message::parse(m) {
-            if let otr::wire::Body::Data(d) = encoded.body {
-                println!("  revealed MAC keys: {}", d.old_mac_keys.len() / 20);
-            }
+        if let Ok(otr::wire::Message::Encoded { encoded, .. }) = otr::wire::Message::parse(m)
+            && let otr::wire::Body::Data(d) = encoded.body
+        {
+            println!("  revealed MAC keys: {}", d.old_mac_keys.len() / 20);
         }
         let _ = show("bob", bob.receive("alice", m, now + 120, &mut rng));
     }

@@ -355,13 +355,14 @@ impl KeyState {
     /// The peer announced its next key: forget `their_y[their_keyid-1]`, shift.
     fn rotate_theirs(&mut self, next: DhPublicKey, now: u64) {
         if let Some(old) = self.their_keyid.checked_sub(1)
-            && self.their_previous.is_some() {
-                for ours in [self.our_keyid, self.our_keyid.saturating_sub(1)] {
-                    if ours > 0 {
-                        self.retire_pair(ours, old, now);
-                    }
+            && self.their_previous.is_some()
+        {
+            for ours in [self.our_keyid, self.our_keyid.saturating_sub(1)] {
+                if ours > 0 {
+                    self.retire_pair(ours, old, now);
                 }
             }
+        }
         self.their_previous = Some(core::mem::replace(&mut self.their_current, next));
         self.their_keyid = self.their_keyid.saturating_add(1);
     }
@@ -372,9 +373,10 @@ impl KeyState {
     fn retire_pair(&mut self, ours: u32, theirs: u32, now: u64) {
         if self.limits.max_old_key_pairs == 0 {
             if let Some(pair) = self.pairs.remove(&(ours, theirs))
-                && pair.recv.mac_used {
-                    self.to_reveal.extend_from_slice(&pair.recv.mac);
-                }
+                && pair.recv.mac_used
+            {
+                self.to_reveal.extend_from_slice(&pair.recv.mac);
+            }
             return;
         }
         let keys = match self.pairs.remove(&(ours, theirs)) {
@@ -443,9 +445,10 @@ impl KeyState {
 
     fn drop_retained(&mut self, key: (u32, u32)) {
         if let Some(retained) = self.retained.remove(&key)
-            && retained.keys.mac_used {
-                self.to_reveal.extend_from_slice(&retained.keys.mac);
-            }
+            && retained.keys.mac_used
+        {
+            self.to_reveal.extend_from_slice(&retained.keys.mac);
+        }
     }
 
     /// Applies the time limits (called on every receive and by the endpoint's timer).

@@ -15,6 +15,25 @@
 //! A D-H Commit we send before knowing the peer's instance (answering a query) lives in the
 //! master session; each instance that answers with a D-H Key gets its own copy of it, so that
 //! several devices of one peer can each finish their own AKE.
+//!
+//! # SMP
+//!
+//! Each encrypted session runs its own [`Smp`] ("The SMP state machine"). SMP TLVs (types 2
+//! to 7) of every data message that decrypts go to it (and are still reported in
+//! [`Output::tlvs`]); what it answers goes back in data messages with an empty text and the
+//! IGNORE_UNREADABLE flag, one TLV per message, as libotr sends them. The run keeps going while
+//! data messages flow and keys rotate; it ends, silently, when the session leaves ENCRYPTED or
+//! a new AKE completes over it (see [`crate::session`]).
+//!
+//! At most [`MAX_SMP_TLVS_PER_MESSAGE`] SMP TLVs of one data message are handled (the others
+//! are only reported): each may cost several exponentiations to verify, and one message may
+//! hold a thousand of them.
+//!
+//! **Trust.** As libotr 4.1.1 does, the outcome of a run is recorded as the trust of the
+//! peer's fingerprint (the key of that session): `"smp"` on success, untrusted (`""`) on
+//! failure, by the side that asked, and by the answering side only if the request had no
+//! question (the answer to a question only proves to the asker that the peer knew it).
+//! Cheating, errors and aborts leave the trust alone.
 
 use std::collections::BTreeMap;
 
@@ -25,10 +44,13 @@ use zeroize::Zeroizing;
 use crate::InstanceTag;
 use crate::ake::{AuthState, AwaitingDhKey, Completed, Step};
 use crate::data::{DataError, KeyState, RetentionLimits};
-use crate::event::{Event, MessageEvent, Output, Received, ReceivedKind, ReceivedTlv, Transmit};
+use crate::event::{
+    Event, MessageEvent, Output, Received, ReceivedKind, ReceivedTlv, SmpEventKind, Transmit,
+};
 use crate::fragment::{self, Fragment, FragmentFormat, Reassembler, ReassemblyLimits};
 use crate::policy::Policy;
-use crate::session::{Encrypted, MsgState, Session, SessionStatus, Ssid};
+use crate::session::{Encrypted, MsgState, Session, SessionStatus, SmpStatus, Ssid};
+use crate::smp::{Smp, SmpError, SmpEvent, SmpSecret};
 use crate::tlv::{self, Plaintext, Tlv};
 use crate::wire::{self, Body, DataMessage, Encoded, Message, ProtocolVersion, Versions};
 
@@ -92,6 +114,28 @@ pub enum SendError {
     /// The message is too large to fragment (more than 65535 fragments).
     #[error("the message is too large to send: {0}")]
     TooLarge(String),
+}
+
+/// How many SMP TLVs of one data message go to the state machine; later ones are ignored
+/// (still reported in [`Output::tlvs`]). Implementations send one per message (libotr) or an
+/// abort and a new request (a restart); four leaves room and bounds the work one message can
+/// cause.
+pub const MAX_SMP_TLVS_PER_MESSAGE: usize = 4;
+
+/// Why an SMP request of the user ([`Endpoint::smp_start`], [`Endpoint::smp_respond`],
+/// [`Endpoint::smp_abort`]) could not be carried out. After `NotEncrypted` and `Smp` nothing
+/// changed and nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SmpRequestError {
+    /// SMP runs only in an encrypted session, and there is none with that instance.
+    #[error("no encrypted session with instance {0}")]
+    NotEncrypted(InstanceTag),
+    /// The state machine refused: no request to answer, or an unusable question.
+    #[error(transparent)]
+    Smp(#[from] SmpError),
+    /// The SMP message could not be sent (too large to fragment).
+    #[error("the SMP message could not be sent: {0}")]
+    Send(#[from] SendError),
 }
 
 /// The last message the user sent, kept for possible retransmission after an AKE.
@@ -637,6 +681,7 @@ impl Endpoint {
             ssid: completed.ssid,
             we_revealed: completed.we_revealed,
             keys,
+            smp: Smp::new(),
         }));
         session.secured_at = now.max(session.secured_at.saturating_add(1));
         // The AKE messages we just sent count as sending (libotr: no heartbeat right after).
@@ -683,7 +728,14 @@ impl Endpoint {
         let Some(p) = self.peers.get_mut(peer) else {
             return;
         };
-        let Some(session) = p.session_mut(their_instance) else {
+        // Borrowed apart: SMP outcomes update the trust while the session is in use.
+        let fingerprints = &mut p.fingerprints;
+        let session = if their_instance == InstanceTag::ZERO {
+            Some(&mut p.master)
+        } else {
+            p.instances.get_mut(&their_instance)
+        };
+        let Some(session) = session else {
             return;
         };
         let tail = 20 + 4 + data.old_mac_keys.len();
@@ -736,10 +788,32 @@ impl Endpoint {
             });
         }
         let mut disconnected = false;
+        let mut smp_replies = Vec::new();
+        let mut smp_tlvs = 0usize;
         for t in &plaintext.tlvs {
             match t.kind {
                 tlv::PADDING => continue,
                 tlv::DISCONNECTED => disconnected = true,
+                tlv::SMP1..=tlv::SMP1Q => {
+                    smp_tlvs += 1;
+                    // Beyond the limit a TLV is only reported (below).
+                    let within = smp_tlvs <= MAX_SMP_TLVS_PER_MESSAGE;
+                    if let Some(enc) = session.encrypted_mut().filter(|_| within) {
+                        let (replies, event) = handle_smp(enc, fingerprints, t, rng);
+                        smp_replies.extend(replies);
+                        if let Some(event) = event {
+                            let progress = event.progress();
+                            let (event, question) = SmpEventKind::from_smp(event);
+                            out.event(Event::Smp {
+                                peer: peer.to_owned(),
+                                instance: their_instance,
+                                event,
+                                progress,
+                                question,
+                            });
+                        }
+                    }
+                }
                 tlv::EXTRA_SYMMETRIC_KEY => {
                     let (usage, usedata) = match t.value.split_first_chunk::<4>() {
                         Some((u, rest)) => (u32::from_be_bytes(*u), rest.to_vec()),
@@ -775,10 +849,18 @@ impl Endpoint {
             return;
         }
         // Like libotr, answer only messages with a readable part (a heartbeat never triggers
-        // another heartbeat).
-        if let Some(interval) = self.config.heartbeat_interval.filter(|_| !heartbeat)
-            && session.last_sent.saturating_add(interval) < now
-        {
+        // another heartbeat), and only if nothing else goes back (an SMP reply rotates keys
+        // just as well).
+        let heartbeat_due = self
+            .config
+            .heartbeat_interval
+            .filter(|_| !heartbeat && smp_replies.is_empty())
+            .is_some_and(|interval| session.last_sent.saturating_add(interval) < now);
+        if !smp_replies.is_empty() {
+            // Replies are a few kilobytes: fragmenting them cannot fail.
+            let _ = self.send_smp(out, peer, their_instance, smp_replies, now);
+        }
+        if heartbeat_due {
             let sent = self.send_data(
                 out,
                 peer,
@@ -1010,6 +1092,122 @@ impl Endpoint {
         Ok((key, out))
     }
 
+    /// The user asks to verify the peer with the Socialist Millionaires' Protocol: starts a run
+    /// in the encrypted session with `instance` of `peer` (`None`: the session [`Self::send`]
+    /// would use) comparing `secret`, optionally showing the peer `question` (SMP1Q). The
+    /// secret compared is the spec's hash of our fingerprint, the peer's, the session id and
+    /// `secret` ("User requests to begin SMP"). A run already underway is abandoned and the
+    /// peer told so first.
+    ///
+    /// The outcome arrives later as [`Event::Smp`] events: [`SmpEventKind::InProgress`], then
+    /// [`SmpEventKind::Success`] or [`SmpEventKind::Failure`] (or an abort, cheating or an
+    /// error).
+    pub fn smp_start<R: CryptoRng + ?Sized>(
+        &mut self,
+        peer: &str,
+        instance: Option<InstanceTag>,
+        secret: &[u8],
+        question: Option<&str>,
+        now: u64,
+        rng: &mut R,
+    ) -> Result<Output, SmpRequestError> {
+        let ours = self.fingerprint();
+        let (instance, enc) = self.encrypted_session(peer, instance)?;
+        let theirs = enc.their_long_term.fingerprint();
+        let secret = SmpSecret::new(&ours, &theirs, &enc.ssid, secret);
+        let tlvs = enc.smp.start(&secret, question, rng)?;
+        let mut out = Output::default();
+        self.send_smp(&mut out, peer, instance, tlvs, now)?;
+        Ok(out)
+    }
+
+    /// The user's answer to the peer's SMP request ([`SmpEventKind::AskForSecret`] or
+    /// [`SmpEventKind::AskForAnswer`]) in the session with `instance` of `peer` (`None`: the
+    /// session [`Self::send`] would use; when the peer has several instances, pass the one
+    /// the request's [`Event::Smp`] names). The secret compared is the spec's hash of the
+    /// peer's fingerprint (the initiator's), ours, the session id and `secret`.
+    pub fn smp_respond<R: CryptoRng + ?Sized>(
+        &mut self,
+        peer: &str,
+        instance: Option<InstanceTag>,
+        secret: &[u8],
+        now: u64,
+        rng: &mut R,
+    ) -> Result<Output, SmpRequestError> {
+        let ours = self.fingerprint();
+        let (instance, enc) = self.encrypted_session(peer, instance)?;
+        if !enc.smp.is_awaiting_secret() {
+            return Err(SmpError::NotAwaitingSecret {
+                expecting: enc.smp.expecting(),
+            }
+            .into());
+        }
+        let theirs = enc.their_long_term.fingerprint();
+        let secret = SmpSecret::new(&theirs, &ours, &enc.ssid, secret);
+        let tlvs = enc.smp.respond(&secret, rng)?;
+        let mut out = Output::default();
+        self.send_smp(&mut out, peer, instance, tlvs, now)?;
+        Ok(out)
+    }
+
+    /// The user aborts SMP in the session with `instance` of `peer` (`None`: the session
+    /// [`Self::send`] would use): the run, if any, is forgotten and the peer is sent an abort
+    /// (in every state, as the spec says).
+    pub fn smp_abort(
+        &mut self,
+        peer: &str,
+        instance: Option<InstanceTag>,
+        now: u64,
+    ) -> Result<Output, SmpRequestError> {
+        let (instance, enc) = self.encrypted_session(peer, instance)?;
+        let tlvs = enc.smp.abort();
+        let mut out = Output::default();
+        self.send_smp(&mut out, peer, instance, tlvs, now)?;
+        Ok(out)
+    }
+
+    /// The encrypted session with `instance` of `peer` (`None`: the best one), and its tag.
+    fn encrypted_session(
+        &mut self,
+        peer: &str,
+        instance: Option<InstanceTag>,
+    ) -> Result<(InstanceTag, &mut Encrypted), SmpRequestError> {
+        let p = self.peers.get_mut(peer);
+        let instance = instance
+            .or_else(|| p.as_ref().map(|p| p.best()))
+            .unwrap_or(InstanceTag::ZERO);
+        p.and_then(|p| p.session_mut(instance))
+            .and_then(Session::encrypted_mut)
+            .map(|enc| (instance, enc))
+            .ok_or(SmpRequestError::NotEncrypted(instance))
+    }
+
+    /// Sends SMP TLVs, each in its own data message with an empty text and the
+    /// IGNORE_UNREADABLE flag. One per message because libotr reads the SMP TLVs of a message
+    /// in a fixed order of types, not in the order they were written: an abort followed by a
+    /// new request in one message would cancel the request.
+    fn send_smp(
+        &mut self,
+        out: &mut Output,
+        peer: &str,
+        instance: InstanceTag,
+        tlvs: Vec<Tlv>,
+        now: u64,
+    ) -> Result<(), SendError> {
+        for t in tlvs {
+            self.send_data(
+                out,
+                peer,
+                instance,
+                b"",
+                core::slice::from_ref(&t),
+                wire::FLAG_IGNORE_UNREADABLE,
+                now,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Ends the private conversation with one instance of `peer`, or with every instance if
     /// `None` (as libotr's disconnect does): sends TLV 1 revealing every MAC key not yet
     /// revealed, then forgets the keys ("User requests to end an OTR conversation"). A finished
@@ -1121,6 +1319,10 @@ impl Endpoint {
                 None,
             ),
         };
+        let smp = match &s.msg {
+            MsgState::Encrypted(e) => SmpStatus::of(&e.smp),
+            MsgState::Plaintext | MsgState::Finished { .. } => SmpStatus::of(&Smp::new()),
+        };
         Some(SessionStatus {
             message_state: s.msg.public(),
             version,
@@ -1129,6 +1331,7 @@ impl Endpoint {
             their_fingerprint: fingerprint,
             ssid,
             ake_in_progress: s.auth.in_progress(),
+            smp,
         })
     }
 
@@ -1150,12 +1353,59 @@ impl Endpoint {
             .map(String::as_str)
     }
 
-    /// Records `word` as the trust of a fingerprint of `peer` (empty: untrusted).
+    /// The peers this endpoint keeps state for (sessions or known fingerprints), in order.
+    pub fn peers(&self) -> impl Iterator<Item = &str> {
+        self.peers.keys().map(String::as_str)
+    }
+
+    /// The fingerprints known for `peer` (seen in an AKE, or recorded with
+    /// [`Self::set_trust`]) with their trust words (empty: untrusted), in byte order. With
+    /// [`Self::peers`], this is what libotr's `otr.fingerprints` file holds for one account
+    /// ([`crate::keyfile::write_fingerprints`]).
+    pub fn fingerprints(&self, peer: &str) -> Vec<([u8; 20], &str)> {
+        self.peers
+            .get(peer)
+            .map(|p| {
+                p.fingerprints
+                    .iter()
+                    .map(|(fp, word)| (*fp, word.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Records `word` as the trust of a fingerprint of `peer`: a fingerprint verified by hand
+    /// (libotr's applications write `"verified"`), or an empty word to revoke the trust. The
+    /// outcome of an SMP run is recorded without this call (`"smp"`, see the module
+    /// documentation). A fingerprint not seen before becomes known, as when importing libotr's
+    /// `otr.fingerprints`.
     pub fn set_trust(&mut self, peer: &str, fingerprint: [u8; 20], word: &str) {
         self.peer_mut(peer)
             .fingerprints
             .insert(fingerprint, word.to_owned());
     }
+}
+
+/// Hands a received SMP TLV to the session's state machine and records the outcome of a
+/// finished run as the trust of the peer's fingerprint, as libotr does (see the module
+/// documentation). Returns the TLVs to send back and the event.
+fn handle_smp<R: CryptoRng + ?Sized>(
+    enc: &mut Encrypted,
+    fingerprints: &mut BTreeMap<[u8; 20], String>,
+    t: &Tlv,
+    rng: &mut R,
+) -> (Vec<Tlv>, Option<SmpEvent>) {
+    let records_trust = !enc.smp.is_answering_question();
+    let (replies, event) = enc.smp.handle(t, rng);
+    let trust = match event {
+        Some(SmpEvent::Success) => Some("smp"),
+        Some(SmpEvent::Failure) => Some(""),
+        _ => None,
+    };
+    if let Some(word) = trust.filter(|_| records_trust) {
+        fingerprints.insert(enc.their_long_term.fingerprint(), word.to_owned());
+    }
+    (replies, event)
 }
 
 /// The instance tag to put in a header: v2 headers carry none.

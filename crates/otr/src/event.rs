@@ -4,6 +4,7 @@
 use zeroize::Zeroizing;
 
 use crate::InstanceTag;
+use crate::smp::{InvalidSmpMessage, SmpEvent};
 use crate::tlv::Tlv;
 
 /// Everything one call into the [`Endpoint`](crate::Endpoint) produced, in order of
@@ -205,6 +206,20 @@ pub enum Event {
         /// The key.
         key: Zeroizing<[u8; 32]>,
     },
+    /// A step of the Socialist Millionaires' Protocol (libotr's `handle_smp_event`).
+    Smp {
+        /// The peer.
+        peer: String,
+        /// The peer's instance (the session the run belongs to).
+        instance: InstanceTag,
+        /// What happened.
+        event: SmpEventKind,
+        /// libotr's progress percentage: 25 asked, 60 in progress, 100 finished, 0 for aborts
+        /// and errors.
+        progress: u8,
+        /// The peer's question, with [`SmpEventKind::AskForAnswer`] only.
+        question: Option<String>,
+    },
     /// The AKE ignored a message (not an error for the user; useful for diagnostics).
     AkeIgnored {
         /// The peer.
@@ -212,4 +227,70 @@ pub enum Event {
         /// Why.
         reason: crate::ake::AkeError,
     },
+}
+
+/// What happened in an SMP run: libotr's `OtrlSMPEvent` values (without `NONE`).
+///
+/// After [`SmpEventKind::Cheated`] and [`SmpEventKind::Error`] the run is over and an abort has
+/// already been sent to the peer (what libotr leaves to the application).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SmpEventKind {
+    /// The peer started SMP without a question: ask the user for the shared secret, then call
+    /// [`Endpoint::smp_respond`](crate::Endpoint::smp_respond).
+    AskForSecret,
+    /// The peer started SMP with a question (in the event): ask the user for the answer,
+    /// then call [`Endpoint::smp_respond`](crate::Endpoint::smp_respond).
+    AskForAnswer,
+    /// Our SMP3 is on its way; the outcome comes with the peer's last message.
+    InProgress,
+    /// The secrets are equal: the peer is who the user thinks.
+    Success,
+    /// The secrets differ.
+    Failure,
+    /// The peer aborted SMP (reported even when no run was underway here, as libotr does).
+    Abort,
+    /// A message from the peer failed a check of the protocol; the run is over.
+    Cheated(InvalidSmpMessage),
+    /// An SMP message arrived out of order; the run is over.
+    Error {
+        /// The SMP message number that was expected (1 to 4).
+        expected: u8,
+        /// The TLV type that arrived.
+        received: u16,
+    },
+}
+
+impl SmpEventKind {
+    /// libotr's name without the `OTRL_SMPEVENT_` prefix (the peer protocol's names).
+    pub fn name(&self) -> &'static str {
+        match self {
+            SmpEventKind::AskForSecret => "ASK_FOR_SECRET",
+            SmpEventKind::AskForAnswer => "ASK_FOR_ANSWER",
+            SmpEventKind::InProgress => "IN_PROGRESS",
+            SmpEventKind::Success => "SUCCESS",
+            SmpEventKind::Failure => "FAILURE",
+            SmpEventKind::Abort => "ABORT",
+            SmpEventKind::Cheated(_) => "CHEATED",
+            SmpEventKind::Error { .. } => "ERROR",
+        }
+    }
+
+    /// The event kind and the question (for [`SmpEventKind::AskForAnswer`]) of a state
+    /// machine event.
+    pub(crate) fn from_smp(event: SmpEvent) -> (SmpEventKind, Option<String>) {
+        match event {
+            SmpEvent::AskForSecret { question: None } => (SmpEventKind::AskForSecret, None),
+            SmpEvent::AskForSecret {
+                question: Some(question),
+            } => (SmpEventKind::AskForAnswer, Some(question)),
+            SmpEvent::InProgress => (SmpEventKind::InProgress, None),
+            SmpEvent::Success => (SmpEventKind::Success, None),
+            SmpEvent::Failure => (SmpEventKind::Failure, None),
+            SmpEvent::Aborted => (SmpEventKind::Abort, None),
+            SmpEvent::Cheated(why) => (SmpEventKind::Cheated(why), None),
+            SmpEvent::Error { expected, received } => {
+                (SmpEventKind::Error { expected, received }, None)
+            }
+        }
+    }
 }

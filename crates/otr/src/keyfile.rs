@@ -1108,13 +1108,14 @@ mod sexp {
                 _ => return Err(KeyFileError::UnexpectedEnd { line }),
             };
             if let Some(declared) = declared
-                && declared != atom.len() {
-                    return Err(KeyFileError::LengthMismatch {
-                        line,
-                        declared,
-                        actual: atom.len(),
-                    });
-                }
+                && declared != atom.len()
+            {
+                return Err(KeyFileError::LengthMismatch {
+                    line,
+                    declared,
+                    actual: atom.len(),
+                });
+            }
             Ok(atom)
         }
 

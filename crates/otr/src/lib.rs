@@ -17,11 +17,16 @@
 //! 4. Call [`Endpoint::poll`] now and then (for example once a minute) so timers run.
 //! 5. Persist with [`Endpoint::save`] after every call that changed state, *before*
 //!    transmitting what it produced, and restore with [`Endpoint::restore`].
+//! 6. To verify the peer, ask a question whose answer only the peer knows (or agree on a
+//!    secret) with [`Endpoint::smp_start`]; the peer's application shows [`Event::Smp`] with
+//!    [`SmpEventKind::AskForAnswer`] and answers with [`Endpoint::smp_respond`]. Both learn
+//!    the outcome ([`SmpEventKind::Success`] or [`SmpEventKind::Failure`]) and the asker
+//!    records it as the trust of the peer's fingerprint ([`Endpoint::trust`]).
 //!
 //! # Example
 //!
 //! ```
-//! use otr::{Config, Endpoint, InstanceTag, ReceivedKind};
+//! use otr::{Config, Endpoint, Event, InstanceTag, ReceivedKind, SmpEventKind};
 //! use offrecord_crypto::dsa::DsaPrivateKey;
 //! use rand_chacha::ChaCha20Rng;
 //! use rand_core::SeedableRng;
@@ -58,6 +63,20 @@
 //! let got = bob.receive("alice", &out.transmit[0].message, now, &mut rng);
 //! assert_eq!(got.received[0].text, "Hello, Bob");
 //! assert_eq!(got.received[0].kind, ReceivedKind::Encrypted);
+//!
+//! // Alice verifies Bob with the Socialist Millionaires' Protocol.
+//! let ask = alice.smp_start("bob", None, b"Rex", Some("Our dog's name?"), now, &mut rng).unwrap();
+//! let asked = bob.receive("alice", &ask.transmit[0].message, now, &mut rng);
+//! assert!(asked.events.iter().any(|e| matches!(e, Event::Smp { event: SmpEventKind::AskForAnswer, .. })));
+//! // Bob answers; the last two messages of the run go back and forth.
+//! let mut to_alice = bob.smp_respond("alice", None, b"Rex", now, &mut rng).unwrap().transmit;
+//! while let Some(m) = to_alice.pop() {
+//!     for t in alice.receive("bob", &m.message, now, &mut rng).transmit {
+//!         to_alice.extend(bob.receive("alice", &t.message, now, &mut rng).transmit);
+//!     }
+//! }
+//! let bob_fp = alice.status("bob", None).unwrap().their_fingerprint.unwrap();
+//! assert_eq!(alice.trust("bob", &bob_fp), Some("smp"));
 //! ```
 //!
 //! # Email-tolerant receiving
@@ -84,8 +103,8 @@
 //! # Modules
 //!
 //! The modules follow the spec's table of contents: [`wire`] (message formats), [`fragment`],
-//! [`tlv`], [`policy`], [`instance`], the AKE and data exchange inside the [`Endpoint`], and
-//! [`keyfile`] (libotr's files).
+//! [`tlv`], [`policy`], [`instance`], [`smp`] (the Socialist Millionaires' Protocol), the AKE
+//! and data exchange inside the [`Endpoint`], and [`keyfile`] (libotr's files).
 
 pub mod ake;
 mod data;
@@ -103,10 +122,12 @@ pub mod tlv;
 pub mod wire;
 
 pub use data::{DataError, RetentionLimits};
-pub use endpoint::{Config, Endpoint, SendError};
-pub use event::{Event, MessageEvent, Output, Received, ReceivedKind, ReceivedTlv, Transmit};
+pub use endpoint::{Config, Endpoint, MAX_SMP_TLVS_PER_MESSAGE, SendError, SmpRequestError};
+pub use event::{
+    Event, MessageEvent, Output, Received, ReceivedKind, ReceivedTlv, SmpEventKind, Transmit,
+};
 pub use instance::InstanceTag;
 pub use pickle::PickleError;
 pub use policy::Policy;
-pub use session::{MessageState, SessionStatus, Ssid};
+pub use session::{MessageState, SessionStatus, SmpStatus, Ssid};
 pub use wire::ProtocolVersion;

@@ -8,6 +8,13 @@
 //! peer count (INT) | per peer: name, seen_plaintext, fingerprints, master session, instances
 //! ```
 //!
+//! An encrypted session is saved with its SMP run ([`Smp::to_bytes`], as DATA after the keys),
+//! so a run continues across a save and restore.
+//!
+//! **Versions.** 1: the first format (no SMP state); no longer read. 2: encrypted sessions
+//! carry their SMP state. The format is not released yet, so states of version 1 are refused
+//! ([`PickleError::OutdatedVersion`]) rather than converted.
+//!
 //! Not persisted, by design: partially reassembled fragments (the sender's other fragments
 //! will not come again, so a restart loses at most the message being reassembled) and the
 //! message stored for retransmission (plaintext is not written to disk by this crate).
@@ -28,14 +35,17 @@ use crate::data::{KeyState, PairKeys, ReceivingKeys, RetainedKeys};
 use crate::endpoint::{Config, Endpoint, Peer};
 use crate::replay::ReplayWindow;
 use crate::session::{Encrypted, MsgState, Session};
+use crate::smp::Smp;
 use crate::wire::codec::{Reader, put_data, put_u8, put_u16, put_u32};
 use crate::wire::{DhCommit, ProtocolVersion, RevealSignature};
 
 const MAGIC: &[u8; 4] = b"OTRE";
 /// Magic of one peer's saved state ([`Endpoint::save_peer`]).
 const PEER_MAGIC: &[u8; 4] = b"OTRP";
-/// The current format version.
-const FORMAT_VERSION: u16 = 1;
+/// The current format version (2: encrypted sessions carry their SMP state).
+const FORMAT_VERSION: u16 = 2;
+/// The oldest format version this build reads.
+const OLDEST_VERSION: u16 = 2;
 /// How far above the live sending counter a saved counter starts.
 const COUNTER_LEASE: u64 = 1 << 24;
 /// Upper bounds on counts read from a pickle (a corrupt file must not allocate unboundedly).
@@ -52,6 +62,19 @@ pub enum PickleError {
     UnsupportedVersion {
         /// The version in the file.
         found: u16,
+        /// The newest version this build reads.
+        supported: u16,
+    },
+    /// The format version is older than this build reads (saved before the format changed,
+    /// while it was unreleased); the state cannot be restored.
+    #[error(
+        "state format version {found} is no longer supported (this build reads {oldest} to {supported})"
+    )]
+    OutdatedVersion {
+        /// The version in the file.
+        found: u16,
+        /// The oldest version this build reads.
+        oldest: u16,
         /// The newest version this build reads.
         supported: u16,
     },
@@ -150,13 +173,19 @@ impl Endpoint {
 }
 
 fn check_version(found: u16) -> Result<(), PickleError> {
-    if found == FORMAT_VERSION {
-        Ok(())
-    } else {
+    if found > FORMAT_VERSION {
         Err(PickleError::UnsupportedVersion {
             found,
             supported: FORMAT_VERSION,
         })
+    } else if found < OLDEST_VERSION {
+        Err(PickleError::OutdatedVersion {
+            found,
+            oldest: OLDEST_VERSION,
+            supported: FORMAT_VERSION,
+        })
+    } else {
+        Ok(())
     }
 }
 
@@ -321,6 +350,7 @@ fn save_session(out: &mut Vec<u8>, s: &Session) {
             out.extend_from_slice(&e.ssid);
             put_u8(out, u8::from(e.we_revealed));
             save_keys(out, &e.keys);
+            put_data(out, &e.smp.to_bytes());
         }
         MsgState::Finished {
             version,
@@ -380,12 +410,15 @@ fn read_session(
             let ssid = r.read_array::<8>()?;
             let we_revealed = read_bool(r)?;
             let keys = read_keys(r, limits)?;
+            let smp =
+                Smp::from_bytes(r.read_data()?).map_err(|e| PickleError::Corrupt(e.to_string()))?;
             MsgState::Encrypted(Box::new(Encrypted {
                 version,
                 their_long_term,
                 ssid,
                 we_revealed,
                 keys,
+                smp,
             }))
         }
         2 => MsgState::Finished {

@@ -7,12 +7,19 @@
 //!       ^                            |                              |
 //!       +---- user ends session -----+------- user ends session ----+
 //! ```
+//!
+//! The SMP state machine ([`Smp`]) lives inside the ENCRYPTED state, so it cannot outlive it:
+//! leaving ENCRYPTED drops any run ("If at any point MSGSTATE_ENCRYPTED becomes unset, SMP
+//! must abandon its state"), and so does a new AKE over an encrypted session, which replaces
+//! the state with a fresh one (the run's secret was bound to the old session id and maybe to
+//! another long-term key, so its outcome would say nothing about the new session).
 
 use offrecord_crypto::dsa::DsaPublicKey;
 
 use crate::InstanceTag;
 use crate::ake::AuthState;
 use crate::data::KeyState;
+use crate::smp::Smp;
 use crate::wire::ProtocolVersion;
 
 /// The message state (`msgstate`), as reported to applications.
@@ -44,6 +51,8 @@ pub(crate) struct Encrypted {
     pub(crate) ssid: [u8; 8],
     pub(crate) we_revealed: bool,
     pub(crate) keys: KeyState,
+    /// The SMP run of this session (idle until someone starts one).
+    pub(crate) smp: Smp,
 }
 
 /// `msgstate` with the data each state carries.
@@ -118,6 +127,39 @@ pub struct SessionStatus {
     pub ssid: Option<Ssid>,
     /// Whether an AKE is in progress.
     pub ake_in_progress: bool,
+    /// Where SMP stands in this session (idle unless it is encrypted).
+    pub smp: SmpStatus,
+}
+
+/// Where the Socialist Millionaires' Protocol stands in one session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmpStatus {
+    /// The spec's `smpstate`: the number of the next SMP message expected, 1 to 4 (1 also
+    /// while a peer's request waits for our user's answer, as in the spec).
+    pub expecting: u8,
+    /// libotr's `nextExpected` for the same state (`expecting - 1`: 0 idle, 1 after sending
+    /// SMP1, 2 after SMP2, 3 after SMP3), which the peer protocol's `status` prints.
+    pub libotr_next_expected: u32,
+    /// Whether a peer's request waits for [`Endpoint::smp_respond`](crate::Endpoint::smp_respond).
+    pub awaiting_secret: bool,
+    /// The question of that request, if it has one.
+    pub question: Option<String>,
+    /// Progress on libotr's scale: 0 idle, 20 after sending SMP1, 25 asked for the secret,
+    /// 60 after sending SMP2 or SMP3.
+    pub progress: u8,
+}
+
+impl SmpStatus {
+    /// The status of `smp`.
+    pub(crate) fn of(smp: &Smp) -> SmpStatus {
+        SmpStatus {
+            expecting: smp.expecting(),
+            libotr_next_expected: smp.libotr_next_expected(),
+            awaiting_secret: smp.is_awaiting_secret(),
+            question: smp.pending_question().map(str::to_owned),
+            progress: smp.progress(),
+        }
+    }
 }
 
 /// The 64-bit secure session id, with the spec's rule for which half is shown in bold.

@@ -15,7 +15,8 @@
 //!   AwaitingSecret ──respond() ─▶ SMP2──▶ Expect3 ──SMP3 ─▶ send SMP4──▶ Expect1
 //!      (Bob; the spec's EXPECT1)          (Bob)                          Success | Failure
 //!
-//!   abort(), or TLV 6 received    ─▶ Expect1 (the peer is told: Aborted)
+//!   abort(), or TLV 6 received    ─▶ Expect1 (the receiver is told: Aborted, even when
+//!                                    idle, as libotr reports every abort it receives)
 //!   a check fails                 ─▶ Expect1, send TLV 6, Cheated
 //!   an SMP TLV out of order       ─▶ Expect1, send TLV 6, Error
 //! ```
@@ -42,6 +43,12 @@
 //! | 4 SMP3 | `Pa, Qa, cP, D5, D6, Ra, cR, D7` |
 //! | 5 SMP4 | `Rb, cR, D7` |
 //!
+//! # Persistence
+//!
+//! [`Smp::to_bytes`] and [`Smp::from_bytes`] save and restore a run at any step (secret
+//! exponents included), so that an application can persist its endpoint between the messages
+//! of one run.
+//!
 //! Exponentiations with secret exponents (`a2, a3, b2, b3, r2..r7, x, y`) are constant time;
 //! verification uses the variable-time path, whose exponents (`c`, `D`) are public.
 
@@ -54,7 +61,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::tlv::{SMP_ABORT, SMP1, SMP1Q, SMP2, SMP3, SMP4, Tlv};
 use crate::wire::DecodeError;
-use crate::wire::codec::{Reader, put_mpi, put_u32};
+use crate::wire::codec::{Reader, put_data, put_mpi, put_u8, put_u32};
 
 /// Longest question accepted in an SMP1Q, received or sent (bytes, without the NUL).
 ///
@@ -138,7 +145,8 @@ pub enum SmpEvent {
     Success,
     /// The secrets differ.
     Failure,
-    /// The peer aborted the run (TLV 6).
+    /// The peer aborted (TLV 6). Reported even when no run was underway here (the abort may
+    /// answer a request that never arrived, or cross one of ours), as libotr does.
     Aborted,
     /// The peer's message failed a check; the run is over and an abort was sent.
     Cheated(InvalidSmpMessage),
@@ -240,6 +248,25 @@ pub enum SmpError {
     QuestionContainsNul,
 }
 
+/// Why saved SMP state (from [`Smp::to_bytes`]) could not be restored. The messages name the
+/// field, never its value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SmpStateError {
+    /// The bytes end early or go on after the state.
+    #[error("saved SMP state is malformed: {0}")]
+    Malformed(#[from] DecodeError),
+    /// The state number is not one [`Smp::to_bytes`] writes.
+    #[error("saved SMP state has unknown state number {0}")]
+    UnknownState(u8),
+    /// A value is out of range (a group element outside `[2, p-2]`, an exponent longer than
+    /// 1536 bits, a flag other than 0 or 1, a question that is too long or not UTF-8).
+    #[error("saved SMP state has an invalid {value}")]
+    InvalidValue {
+        /// The spec's name of the value, e.g. `"g3a"` or `"a3"`.
+        value: &'static str,
+    },
+}
+
 /// The SMP state machine of one conversation.
 ///
 /// See the [module documentation](self) for the states and the call order.
@@ -277,6 +304,8 @@ struct Expect2 {
 
 /// Bob, after sending SMP2: "Store the values of g3a, g2, g3, b3, Pb and Qb".
 struct Expect3 {
+    /// Whether the request we answered carried a question (SMP1Q).
+    question_asked: bool,
     g3a: GroupElement,
     g2: GroupElement,
     g3: GroupElement,
@@ -359,7 +388,6 @@ impl Smp {
         let expected = self.expecting();
         let state = core::mem::replace(&mut self.state, State::Expect1);
         let step = match (state, tlv.kind) {
-            (State::Expect1, SMP_ABORT) => return (Vec::new(), None),
             (_, SMP_ABORT) => return (Vec::new(), Some(SmpEvent::Aborted)),
             (State::Expect1 | State::AwaitingSecret(_), SMP1 | SMP1Q) => {
                 receive_smp1(tlv).map(|next| {
@@ -475,6 +503,19 @@ impl Smp {
         !matches!(self.state, State::Expect1)
     }
 
+    /// Whether we are the answering side of a request that carried a question: waiting for
+    /// our user's answer to it, or having sent SMP2 in reply to it. libotr leaves the trust
+    /// of the peer's fingerprint alone when such a run ends (only the asker learns that the
+    /// peer knew the answer); otherwise it records the outcome.
+    #[must_use]
+    pub fn is_answering_question(&self) -> bool {
+        match &self.state {
+            State::AwaitingSecret(state) => state.question.is_some(),
+            State::Expect3(state) => state.question_asked,
+            State::Expect1 | State::Expect2(_) | State::Expect4(_) => false,
+        }
+    }
+
     /// The question of the request waiting for [`Smp::respond`], if it had one.
     #[must_use]
     pub fn pending_question(&self) -> Option<&str> {
@@ -496,6 +537,142 @@ impl Smp {
             State::AwaitingSecret(_) => 25,
             State::Expect3(_) | State::Expect4(_) => 60,
         }
+    }
+}
+
+/// State numbers of [`Smp::to_bytes`].
+const SAVED_EXPECT1: u8 = 0;
+const SAVED_AWAITING_SECRET: u8 = 1;
+const SAVED_EXPECT2: u8 = 2;
+const SAVED_EXPECT3: u8 = 3;
+const SAVED_EXPECT4: u8 = 4;
+
+impl Smp {
+    /// The state as bytes, for persistence: a state number, then the values that state keeps
+    /// (each as 4-byte length and big-endian bytes), secret exponents included. The buffer is
+    /// wiped when dropped; store the bytes as securely as the session keys.
+    ///
+    /// ```text
+    /// 0 idle       |  1 awaiting secret: g2a g3a has-question(BYTE) [question]
+    /// 2 expect2: x a2 a3  |  3 expect3: question-asked(BYTE) g3a g2 g3 b3 Pb Qb
+    /// 4 expect4: g3b (Pa/Pb) (Qa/Qb) a3
+    /// ```
+    #[must_use]
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        // Sized for the largest state up front: growing would leave unwiped copies behind.
+        let mut out = Zeroizing::new(Vec::with_capacity(
+            2 + 6 * (4 + MAX_VALUE_BYTES) + 4 + MAX_QUESTION_LEN,
+        ));
+        // Some elements (g2, g3) are secret too.
+        let element =
+            |out: &mut Vec<u8>, e: &GroupElement| put_data(out, &Zeroizing::new(e.to_bytes()));
+        let exponent = |out: &mut Vec<u8>, e: &Exponent| put_data(out, &e.to_bytes());
+        match &self.state {
+            State::Expect1 => put_u8(&mut out, SAVED_EXPECT1),
+            State::AwaitingSecret(s) => {
+                put_u8(&mut out, SAVED_AWAITING_SECRET);
+                element(&mut out, &s.g2a);
+                element(&mut out, &s.g3a);
+                match &s.question {
+                    None => put_u8(&mut out, 0),
+                    Some(q) => {
+                        put_u8(&mut out, 1);
+                        put_data(&mut out, q.as_bytes());
+                    }
+                }
+            }
+            State::Expect2(s) => {
+                put_u8(&mut out, SAVED_EXPECT2);
+                exponent(&mut out, &s.x);
+                exponent(&mut out, &s.a2);
+                exponent(&mut out, &s.a3);
+            }
+            State::Expect3(s) => {
+                put_u8(&mut out, SAVED_EXPECT3);
+                put_u8(&mut out, u8::from(s.question_asked));
+                element(&mut out, &s.g3a);
+                element(&mut out, &s.g2);
+                element(&mut out, &s.g3);
+                exponent(&mut out, &s.b3);
+                element(&mut out, &s.pb);
+                element(&mut out, &s.qb);
+            }
+            State::Expect4(s) => {
+                put_u8(&mut out, SAVED_EXPECT4);
+                element(&mut out, &s.g3b);
+                element(&mut out, &s.pa_over_pb);
+                element(&mut out, &s.qa_over_qb);
+                exponent(&mut out, &s.a3);
+            }
+        }
+        out
+    }
+
+    /// Restores a state saved by [`Smp::to_bytes`]. Never panics; rejects trailing bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Smp, SmpStateError> {
+        let mut r = Reader::new(bytes);
+        let state = match r.read_u8()? {
+            SAVED_EXPECT1 => State::Expect1,
+            SAVED_AWAITING_SECRET => {
+                let g2a = saved_element(&mut r, "g2a")?;
+                let g3a = saved_element(&mut r, "g3a")?;
+                let question = if saved_flag(&mut r, "question flag")? {
+                    let bytes = r.read_data()?;
+                    if bytes.len() > MAX_QUESTION_LEN {
+                        return Err(SmpStateError::InvalidValue { value: "question" });
+                    }
+                    let text = core::str::from_utf8(bytes)
+                        .map_err(|_| SmpStateError::InvalidValue { value: "question" })?;
+                    Some(text.to_owned())
+                } else {
+                    None
+                };
+                State::AwaitingSecret(AwaitingSecret { g2a, g3a, question })
+            }
+            SAVED_EXPECT2 => State::Expect2(Expect2 {
+                x: saved_exponent(&mut r, "x")?,
+                a2: saved_exponent(&mut r, "a2")?,
+                a3: saved_exponent(&mut r, "a3")?,
+            }),
+            SAVED_EXPECT3 => State::Expect3(Expect3 {
+                question_asked: saved_flag(&mut r, "question flag")?,
+                g3a: saved_element(&mut r, "g3a")?,
+                g2: saved_element(&mut r, "g2")?,
+                g3: saved_element(&mut r, "g3")?,
+                b3: saved_exponent(&mut r, "b3")?,
+                pb: saved_element(&mut r, "Pb")?,
+                qb: saved_element(&mut r, "Qb")?,
+            }),
+            SAVED_EXPECT4 => State::Expect4(Expect4 {
+                g3b: saved_element(&mut r, "g3b")?,
+                pa_over_pb: saved_element(&mut r, "Pa/Pb")?,
+                qa_over_qb: saved_element(&mut r, "Qa/Qb")?,
+                a3: saved_exponent(&mut r, "a3")?,
+            }),
+            other => return Err(SmpStateError::UnknownState(other)),
+        };
+        r.expect_end()?;
+        Ok(Smp { state })
+    }
+}
+
+/// A saved group element. Every element a run keeps is in `[2, p-2]` except with negligible
+/// probability (it would take a random exponent that is a multiple of `q`).
+fn saved_element(r: &mut Reader<'_>, value: &'static str) -> Result<GroupElement, SmpStateError> {
+    GroupElement::from_bytes_checked(r.read_data()?)
+        .map_err(|_| SmpStateError::InvalidValue { value })
+}
+
+/// A saved exponent (at most 1536 bits).
+fn saved_exponent(r: &mut Reader<'_>, value: &'static str) -> Result<Exponent, SmpStateError> {
+    Exponent::from_bytes(r.read_data()?).map_err(|_| SmpStateError::InvalidValue { value })
+}
+
+fn saved_flag(r: &mut Reader<'_>, value: &'static str) -> Result<bool, SmpStateError> {
+    match r.read_u8()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(SmpStateError::InvalidValue { value }),
     }
 }
 
@@ -832,6 +1009,7 @@ impl AwaitingSecret {
             &d6.to_bytes(),
         ]);
         let next = Expect3 {
+            question_asked: self.question.is_some(),
             g3a: self.g3a,
             g2,
             g3,
@@ -952,6 +1130,7 @@ mod tests {
                 a3: copy(&s.a3),
             }),
             State::Expect3(s) => State::Expect3(Expect3 {
+                question_asked: s.question_asked,
                 g3a: s.g3a.clone(),
                 g2: s.g2.clone(),
                 g3: s.g3.clone(),
@@ -1295,9 +1474,10 @@ mod tests {
         assert_eq!(alice_events, [error(2)]);
         assert_eq!(to_alice, [abort_tlv()]);
         assert_eq!(to_bob, [abort_tlv()]);
-        // The crossing aborts find both idle: nothing more to report, nothing to send.
-        assert_eq!(deliver(&mut alice, &to_alice, &mut rng), (vec![], vec![]));
-        assert_eq!(deliver(&mut bob, &to_bob, &mut rng), (vec![], vec![]));
+        // The crossing aborts find both idle: reported (as libotr does), nothing to send.
+        let aborted = (vec![], vec![SmpEvent::Aborted]);
+        assert_eq!(deliver(&mut alice, &to_alice, &mut rng), aborted);
+        assert_eq!(deliver(&mut bob, &to_bob, &mut rng), aborted);
         assert!(!alice.is_in_progress() && !bob.is_in_progress());
     }
 
@@ -1783,17 +1963,13 @@ mod tests {
                 } else {
                     (snapshot(bob), snapshot(alice))
                 };
-                let other_was_running = other.is_in_progress();
                 let tlvs = aborter.abort();
                 assert_eq!(tlvs, [Tlv::new(SMP_ABORT, vec![])]);
                 let (replies, events) = deliver(&mut other, &tlvs, &mut rng(21));
                 assert!(replies.is_empty());
                 let what = format!("{step}, alice aborts: {alice_aborts}");
-                if other_was_running {
-                    assert_eq!(events, [SmpEvent::Aborted], "{what}");
-                } else {
-                    assert!(events.is_empty(), "{what}");
-                }
+                // Reported whether or not the receiver had a run underway, as libotr does.
+                assert_eq!(events, [SmpEvent::Aborted], "{what}");
                 assert_eq!(aborter.expecting(), 1, "{what}");
                 assert_eq!(other.expecting(), 1, "{what}");
                 assert!(
@@ -1808,6 +1984,88 @@ mod tests {
         let mut alice = snapshot(&f.alice_expect4);
         alice.reset();
         assert_eq!(alice.expecting(), 1);
+    }
+
+    #[test]
+    fn saved_states_restore_and_finish_the_run() {
+        // Save and restore each side after every step; the run still ends in success, and
+        // with different secrets in failure.
+        for (answer, outcome) in [("s", SmpEvent::Success), ("t", SmpEvent::Failure)] {
+            let reload = |smp: &Smp| {
+                let bytes = smp.to_bytes();
+                let restored = Smp::from_bytes(&bytes).unwrap();
+                assert_eq!(restored.to_bytes(), bytes);
+                assert_eq!(restored.expecting(), smp.expecting());
+                assert_eq!(restored.pending_question(), smp.pending_question());
+                assert_eq!(
+                    restored.is_answering_question(),
+                    smp.is_answering_question()
+                );
+                restored
+            };
+            let mut rng = rng(30);
+            let mut alice = Smp::new();
+            let mut bob = reload(&Smp::new());
+            let smp1 = alice
+                .start(&secret_for("alice", "s"), Some("¿Qué?"), &mut rng)
+                .unwrap();
+            let mut alice = reload(&alice);
+            let _ = deliver(&mut bob, &smp1, &mut rng);
+            let mut bob = reload(&bob);
+            assert_eq!(bob.pending_question(), Some("¿Qué?"));
+            assert!(bob.is_answering_question());
+            let smp2 = bob.respond(&secret_for("alice", answer), &mut rng).unwrap();
+            let mut bob = reload(&bob);
+            assert!(bob.is_answering_question() && !alice.is_answering_question());
+            let (smp3, _) = deliver(&mut alice, &smp2, &mut rng);
+            let mut alice = reload(&alice);
+            let (smp4, bob_events) = deliver(&mut bob, &smp3, &mut rng);
+            let (_, alice_events) = deliver(&mut alice, &smp4, &mut rng);
+            assert_eq!(bob_events, alice_events);
+            assert_eq!(alice_events, [outcome]);
+        }
+        assert_eq!(*Smp::new().to_bytes(), [0]);
+    }
+
+    #[test]
+    fn bad_saved_states_are_refused() {
+        let f = fixture();
+        let saved = f.bob_expect3.to_bytes();
+        assert!(matches!(
+            Smp::from_bytes(&saved[..saved.len() - 1]),
+            Err(SmpStateError::Malformed(_))
+        ));
+        let mut longer = saved.to_vec();
+        longer.push(0);
+        assert!(matches!(
+            Smp::from_bytes(&longer),
+            Err(SmpStateError::Malformed(DecodeError::TrailingBytes { .. }))
+        ));
+        assert_eq!(
+            Smp::from_bytes(&[9]).unwrap_err(),
+            SmpStateError::UnknownState(9)
+        );
+        assert!(Smp::from_bytes(&[]).is_err());
+        let mut flag = saved.to_vec();
+        flag[1] = 2;
+        assert_eq!(
+            Smp::from_bytes(&flag).unwrap_err(),
+            SmpStateError::InvalidValue {
+                value: "question flag"
+            }
+        );
+        // g3a replaced by 1 (out of range).
+        let mut one = vec![3, 0, 0, 0, 0, 1, 1];
+        one.extend_from_slice(&saved[2 + 4 + mpis_len(&saved[2..])..]);
+        assert_eq!(
+            Smp::from_bytes(&one).unwrap_err(),
+            SmpStateError::InvalidValue { value: "g3a" }
+        );
+    }
+
+    /// The length of the first DATA field of `bytes`.
+    fn mpis_len(bytes: &[u8]) -> usize {
+        u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize
     }
 
     /// The whole transcript of a seeded run with a question, as bytes.
@@ -1886,6 +2144,29 @@ mod tests {
             if matches!(event, Some(SmpEvent::Cheated(_) | SmpEvent::Error { .. })) {
                 prop_assert_eq!(replies, vec![abort_tlv()]);
                 prop_assert!(!smp.is_in_progress());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn from_bytes_never_panics(
+            state in 0usize..5,
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+            cut in any::<usize>(),
+        ) {
+            let mut bytes = state_by_index(state).to_bytes().to_vec();
+            for (at, byte) in edits {
+                if !bytes.is_empty() {
+                    let i = at % bytes.len();
+                    bytes[i] = byte;
+                }
+            }
+            bytes.truncate(cut % (bytes.len() + 1));
+            if let Ok(smp) = Smp::from_bytes(&bytes) {
+                let _ = snapshot(&smp).handle(&fixture().smp1, &mut rng(24));
             }
         }
     }

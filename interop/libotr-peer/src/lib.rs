@@ -28,6 +28,15 @@
 //! # }
 //! ```
 //!
+//! Besides the peer protocol, the libotr peer has **Offrecord test extensions** for libotr's
+//! trust files, answered with records that are not part of the protocol (documented in
+//! `libotr_peer.c`, "Offrecord test extensions"): `write-fingerprints <file>`,
+//! `read-fingerprints <file>`, `fingerprints` (records `known-fingerprint <username>
+//! <accountname> <protocol> <hex> <trust>`), `write-instags <file>`, `read-instags <file>` and
+//! `instags` (records `known-instag <accountname> <protocol> <hex8>`). Offrecord's `otr-peer`
+//! implements the same commands, so a test can run either way. [`Reply::records`] holds these
+//! records like any other.
+//!
 //! This is test support: its errors carry transcripts rather than being minimal, and it trusts
 //! the peers it drives only as far as the framing goes (a malformed record is an error, never a
 //! panic).

@@ -1,6 +1,9 @@
 //! Shared test support: cached long-term keys and a two-party harness with a seeded RNG, a
-//! simulated clock and a channel that can drop, duplicate, reorder and fragment.
+//! simulated clock and a channel that can drop, duplicate, reorder and fragment; [`mixed`]: the
+//! harness against libotr processes.
 #![allow(dead_code)]
+
+pub mod mixed;
 
 use std::sync::OnceLock;
 
