@@ -111,6 +111,10 @@ pub enum SendError {
     /// No encrypted session with that instance exists.
     #[error("no encrypted session with instance {0}")]
     NoSuchSession(InstanceTag),
+    /// The text contains a NUL character, which OTR uses to separate the text from TLVs (it
+    /// would let the text smuggle TLVs such as "disconnected").
+    #[error("the text contains a NUL character, which OTR cannot carry")]
+    NulInText,
     /// The message is too large to fragment (more than 65535 fragments).
     #[error("the message is too large to send: {0}")]
     TooLarge(String),
@@ -463,9 +467,39 @@ impl Endpoint {
                 return;
             }
         }
-        let complete = self.peer_mut(peer).reassembler.push(fragment, now);
+        let complete = self.peer_mut(peer).reassembler.push(fragment.clone(), now);
         match complete {
-            Ok(Some(message)) => self.receive_message(out, peer, &message, now, rng, false),
+            Ok(Some(message)) => {
+                let mut first = Output::default();
+                self.receive_message(&mut first, peer, &message, now, rng, false);
+                let garbage = first.received.is_empty()
+                    && first.events.iter().any(|e| {
+                        matches!(
+                            e,
+                            Event::Message {
+                                kind: MessageEvent::ReceivedMalformed
+                                    | MessageEvent::ReceivedUnreadable,
+                                ..
+                            }
+                        )
+                    });
+                if !(garbage && fragment.total > 1) {
+                    out.extend(first);
+                    return;
+                }
+                // A partial that lost a piece was completed by the first piece of the next
+                // message: the result is garbage. Start over from this piece, so that one lost
+                // fragment costs one message, not every later one.
+                out.message_event(
+                    peer,
+                    MessageEvent::ReceivedMalformed,
+                    Some("a fragmented message lost a piece".into()),
+                );
+                let again = self.peer_mut(peer).reassembler.resync(fragment, now);
+                if let Ok(Some(message)) = again {
+                    self.receive_message(out, peer, &message, now, rng, false);
+                }
+            }
             Ok(None) => {}
             Err(e) => {
                 out.message_event(peer, MessageEvent::ReceivedMalformed, Some(e.to_string()));
@@ -909,6 +943,9 @@ impl Endpoint {
         now: u64,
         _rng: &mut R,
     ) -> Result<Output, SendError> {
+        if text.contains('\0') {
+            return Err(SendError::NulInText);
+        }
         let mut out = Output::default();
         let policy = self.config.policy;
         let versions = self.offered_versions();

@@ -830,6 +830,27 @@ impl Reassembler {
         Ok(Some(message))
     }
 
+    /// Says that the message [`Reassembler::push`] just completed with `fragment` was not a
+    /// valid OTR message: a partial left over from a message that lost a piece was completed
+    /// by the first piece of the next one. Forgets that partial and starts a new one from
+    /// `fragment`, so one lost fragment costs one message, not every later one with the same
+    /// fragment count.
+    pub fn resync(
+        &mut self,
+        fragment: Fragment,
+        now: u64,
+    ) -> Result<Option<String>, FragmentError> {
+        let key = MessageKey {
+            format_version: fragment.format_version,
+            sender: fragment.sender,
+            receiver: fragment.receiver,
+            total: fragment.total,
+        };
+        self.completed.remove(&key);
+        self.remove(&key);
+        self.push(fragment, now)
+    }
+
     /// Drops partial messages whose first fragment arrived more than `max_age_secs` before
     /// `now`, and forgets completed messages older than that.
     pub fn expire(&mut self, now: u64) {
