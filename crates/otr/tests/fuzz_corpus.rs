@@ -99,6 +99,11 @@ fn tlv() {
 }
 
 #[test]
+fn smp() {
+    replay("smp");
+}
+
+#[test]
 fn keyfile() {
     replay("keyfile");
 }
