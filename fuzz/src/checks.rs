@@ -592,7 +592,11 @@ pub fn smp(data: &[u8]) {
         );
         let saved = target.to_bytes();
         let restored = Smp::from_bytes(&saved).expect("own SMP state restores");
-        assert_eq!(*restored.to_bytes(), *saved, "SMP state changed on a round trip");
+        assert_eq!(
+            *restored.to_bytes(),
+            *saved,
+            "SMP state changed on a round trip"
+        );
     }
 }
 
