@@ -501,6 +501,17 @@ impl Context {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// How many received messages of a chat are not seen yet ([`Context::mark_seen`]).
+    pub fn unread_count(&self, chat: ChatId) -> Result<usize, Error> {
+        let count: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM messages
+             WHERE chat_id = ?1 AND direction = 'in' AND seen_at IS NULL",
+            [chat.0],
+            |r| r.get(0),
+        )?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
     /// Generates a random invitation id (32 hex digits).
     pub(crate) fn new_invite_id(&mut self) -> String {
         let mut bytes = [0u8; 16];

@@ -406,7 +406,7 @@ fn self_copy(d: &mut Device<'_>, mail: &Parsed, c: &Control) -> Result<(), Error
                 && row.state == Some(OtrState::Invited)
             {
                 let reason = if c.kind == Kind::Accept {
-                    "accepted on another of your devices"
+                    "accepted on another device"
                 } else {
                     "declined on another of your devices"
                 };
