@@ -96,7 +96,8 @@ impl Endpoint {
     /// Saves the whole state. The result holds secret keys: store it as securely as the
     /// long-term key.
     pub fn save(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(4096));
+        let capacity = 1024 + self.peers.values().map(peer_capacity).sum::<usize>();
+        let mut out = Zeroizing::new(Vec::with_capacity(capacity));
         out.extend_from_slice(MAGIC);
         put_u16(&mut out, FORMAT_VERSION);
         let [p, q, g, y] = self.key.public_key().components();
@@ -118,7 +119,7 @@ impl Endpoint {
     /// load it on demand. `None` if there is no state for `peer`.
     pub fn save_peer(&self, peer: &str) -> Option<Zeroizing<Vec<u8>>> {
         let state = self.peers.get(peer)?;
-        let mut out = Zeroizing::new(Vec::with_capacity(2048));
+        let mut out = Zeroizing::new(Vec::with_capacity(64 + peer_capacity(state)));
         out.extend_from_slice(PEER_MAGIC);
         put_u16(&mut out, FORMAT_VERSION);
         save_peer(&mut out, state);
@@ -187,6 +188,29 @@ fn check_version(found: u16) -> Result<(), PickleError> {
     } else {
         Ok(())
     }
+}
+
+/// An upper bound on the saved size of a peer's state, so that the wiped output buffer is
+/// allocated once and never grows (growing would leave unwiped copies of secrets behind).
+fn peer_capacity(peer: &Peer) -> usize {
+    let session = |s: &Session| {
+        let keys = match &s.msg {
+            MsgState::Encrypted(e) => {
+                (e.keys.pairs.len() + e.keys.retained.len()) * (200 + 16 * ReplayWindow::MAX_RANGES)
+                    + e.keys.to_reveal.len()
+            }
+            _ => 0,
+        };
+        // Fixed parts: timestamps, AKE state, DH keys, long-term key, SMP state.
+        16 * 1024 + keys
+    };
+    256 + peer
+        .fingerprints
+        .values()
+        .map(|t| 32 + t.len())
+        .sum::<usize>()
+        + session(&peer.master)
+        + peer.instances.values().map(session).sum::<usize>()
 }
 
 fn save_peer(out: &mut Vec<u8>, peer: &Peer) {
