@@ -354,7 +354,7 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
     use rand_chacha::rand_core::{Rng, SeedableRng};
 
-    // Inputs and expected values: /work/shared/vectors/otr3-known-answers.md (first section).
+    // Inputs and expected values: shared/vectors/otr3-known-answers.md (first section).
     const X: &str =
         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     const Y: &str =

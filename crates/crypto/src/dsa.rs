@@ -446,7 +446,7 @@ mod tests {
 
     /// `alicePrivateKeyHex` from golang.org/x/crypto `otr/otr_test.go` (BSD-3): a serialized
     /// OTR private key, i.e. type 0x0000 then MPI(p), MPI(q), MPI(g), MPI(y), MPI(x).
-    /// Referenced by /work/shared/vectors/otr3-known-answers.md, "DSA fingerprints".
+    /// Referenced by shared/vectors/otr3-known-answers.md, "DSA fingerprints".
     const ALICE_KEY: &str = "000000000080c81c2cb2eb729b7e6fd48e975a932c638b3a9055478583afa46755683e30102447f6da2d8bec9f386bbb5da6403b0040fee8650b6ab2d7f32c55ab017ae9b6aec8c324ab5844784e9a80e194830d548fb7f09a0410df2c4d5c8bc2b3e9ad484e65412be689cf0834694e0839fb2954021521ffdffb8f5c32c14dbf2020b3ce7500000014da4591d58def96de61aea7b04a8405fe1609308d000000808ddd5cb0b9d66956e3dea5a915d9aba9d8a6e7053b74dadb2fc52f9fe4e5bcc487d2305485ed95fed026ad93f06ebb8c9e8baf693b7887132c7ffdd3b0f72f4002ff4ed56583ca7c54458f8c068ca3e8a4dfa309d1dd5d34e2a4b68e6f4338835e5e0fb4317c9e4c7e4806dafda3ef459cd563775a586dd91b1319f72621bf3f00000080b8147e74d8c45e6318c37731b8b33b984a795b3653c2cd1d65cc99efe097cb7eb2fa49569bab5aab6e8a1c261a27d0f7840a5e80b317e6683042b59b6dceca2879c6ffc877a465be690c15e4a42f9a7588e79b10faac11b1ce3741fcef7aba8ce05327a2c16d279ee1b3d77eb783fb10e3356caa25635331e26dd42b8396c4d00000001420bec691fea37ecea58a5c717142f0b804452f57";
 
     /// The libotr S-expression sample key in the same Go test file (account foo@example.com).

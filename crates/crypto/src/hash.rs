@@ -98,7 +98,7 @@ mod tests {
 
     #[test]
     fn mac_key_derivation_known_answer() {
-        // /work/shared/vectors/otr3-known-answers.md, "MAC-key derivation" (`otr_mackey`):
+        // shared/vectors/otr3-known-answers.md, "MAC-key derivation" (`otr_mackey`):
         // MAC key = SHA-1(AES key).
         let aes = h("00112233445566778899aabbccddeeff");
         assert_eq!(
