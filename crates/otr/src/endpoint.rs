@@ -603,9 +603,20 @@ impl Endpoint {
             p.instances
                 .insert(their_instance, Session::new(their_instance));
         }
+        // The bytes the Data MAC covers, exactly as received.
+        let mac_input = encoded.raw_data_mac_input(raw).unwrap_or_default();
         match encoded.body {
-            Body::Data(data) => {
-                self.receive_data(out, peer, version, their_instance, &data, raw, now, rng);
+            Body::Data(ref data) => {
+                self.receive_data(
+                    out,
+                    peer,
+                    version,
+                    their_instance,
+                    data,
+                    mac_input,
+                    now,
+                    rng,
+                );
             }
             body => self.receive_ake(out, peer, version, their_instance, body, now, rng),
         }
@@ -754,7 +765,7 @@ impl Endpoint {
         version: ProtocolVersion,
         their_instance: InstanceTag,
         data: &DataMessage,
-        raw: &[u8],
+        mac_input: &[u8],
         now: u64,
         rng: &mut R,
     ) {
@@ -772,10 +783,6 @@ impl Endpoint {
         let Some(session) = session else {
             return;
         };
-        let tail = 20 + 4 + data.old_mac_keys.len();
-        let mac_input = raw
-            .get(..raw.len().saturating_sub(tail))
-            .unwrap_or_default();
         let opened = match session.encrypted_mut() {
             Some(enc) if enc.version == version => enc.keys.open(data, mac_input, now, rng),
             _ => {
