@@ -137,22 +137,8 @@ fn decline_and_expiry() {
 
 #[test]
 fn second_device_sees_the_invitation_and_stays_silent() {
-    let mut w = World::new();
-    let a = w.account("alice");
-    let b1 = w.account("bob");
-    let b2 = w.second_device(b1, "bob-laptop");
-    w.introduce(a, b1);
-    let ka = w.devices[a].ctx().export_public_key().unwrap();
-    let now = w.now;
-    w.devices[b2]
-        .ctx()
-        .import_contact(ka.as_bytes(), None, now)
-        .unwrap();
-    let bob = w.contact(a, b1);
-    let (ca, _) = w.devices[a].ctx().start_otr_chat(bob, now).unwrap();
-    w.settle();
-    let c1 = w.only_otr_chat(b1).id;
-    let c2 = w.only_otr_chat(b2);
+    let (mut w, ca, c1, c2) = World::invited_on_two_devices();
+    let (a, b1, b2, now) = (0, 1, 2, w.now);
     assert_eq!(c2.otr_state, Some(OtrState::Invited));
     w.devices[b1].ctx().accept_invitation(c1, now).unwrap();
     w.settle();
@@ -172,22 +158,8 @@ fn second_device_sees_the_invitation_and_stays_silent() {
 
 #[test]
 fn two_devices_accept_and_the_first_wins() {
-    let mut w = World::new();
-    let a = w.account("alice");
-    let b1 = w.account("bob");
-    let b2 = w.second_device(b1, "bob-laptop");
-    w.introduce(a, b1);
-    let ka = w.devices[a].ctx().export_public_key().unwrap();
-    let now = w.now;
-    w.devices[b2]
-        .ctx()
-        .import_contact(ka.as_bytes(), None, now)
-        .unwrap();
-    let bob = w.contact(a, b1);
-    let (ca, _) = w.devices[a].ctx().start_otr_chat(bob, now).unwrap();
-    w.settle();
-    let c1 = w.only_otr_chat(b1).id;
-    let c2 = w.only_otr_chat(b2).id;
+    let (mut w, ca, c1, c2) = World::invited_on_two_devices();
+    let (a, b1, b2, now, c2) = (0, 1, 2, w.now, c2.id);
     // Both accept before either sees the other's answer; b1's mail leaves first.
     w.devices[b1].ctx().accept_invitation(c1, now).unwrap();
     w.devices[b2].ctx().accept_invitation(c2, now).unwrap();

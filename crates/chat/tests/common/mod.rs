@@ -234,4 +234,26 @@ impl World {
         assert_eq!(w.state(b, cb), OtrState::Active);
         (w, ca, cb)
     }
+
+    /// Alice (0) invites bob, who has a phone (1) and a laptop (2); both of bob's devices hold
+    /// the invitation. Returns the world, alice's chat, and the chat on the phone and laptop.
+    pub fn invited_on_two_devices() -> (World, ChatId, ChatId, chat::ChatInfo) {
+        let mut w = World::new();
+        let a = w.account("alice");
+        let b1 = w.account("bob");
+        let b2 = w.second_device(b1, "bob-laptop");
+        w.introduce(a, b1);
+        let ka = w.devices[a].ctx().export_public_key().unwrap();
+        let now = w.now;
+        w.devices[b2]
+            .ctx()
+            .import_contact(ka.as_bytes(), None, now)
+            .unwrap();
+        let bob = w.contact(a, b1);
+        let (ca, _) = w.devices[a].ctx().start_otr_chat(bob, now).unwrap();
+        w.settle();
+        let c1 = w.only_otr_chat(b1).id;
+        let c2 = w.only_otr_chat(b2);
+        (w, ca, c1, c2)
+    }
 }
