@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash ci/install-deps.sh
+bash ci/deltachat/install.sh
 
 echo "== format"
 cargo fmt --all --check
