@@ -12,6 +12,8 @@
 //!   only `From`, `To: "hidden-recipients": ;`, a jittered `Date`, `Message-ID`,
 //!   `Subject: [...]`.
 //! - [`build_plain`]: unencrypted mail (tests, and showing what "unencrypted" is).
+//! - [`vcard`], [`parse_vcards`]: contact cards as vCards with the key, as Delta Chat
+//!   shares contacts.
 //! - [`parse`]: decrypts (SEIPD v1 and v2), verifies signatures, returns the protected
 //!   headers, text and parts as an [`Incoming`].
 //!
@@ -79,6 +81,7 @@ mod key;
 mod openpgp;
 mod parse;
 mod rng;
+mod vcard;
 
 pub use autocrypt::{AutocryptHeader, PreferEncrypt};
 pub use build::{
@@ -89,6 +92,7 @@ pub use error::{BuildError, EnvelopeError, KeyError, OpenPgpError};
 pub use fingerprint::Fingerprint;
 pub use key::{Identity, PeerKey};
 pub use parse::{Incoming, KnownKeys, Part, Verified, parse};
+pub use vcard::{MAX_VCARD_SIZE, MAX_VCARDS, VcardContact, VcardError, parse_vcards, vcard};
 
 /// The largest mail this crate builds or parses: 10 MiB. Larger raw mail is rejected before
 /// parsing; decrypted or decompressed content is held to the same limit.
