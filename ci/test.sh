@@ -18,5 +18,13 @@ if [ -x fuzz/run-all.sh ]; then
     bash fuzz/run-all.sh "${FUZZ_SECONDS:-10}"
 fi
 
+echo "== mail server (Postfix + Dovecot on 127.0.0.1, ci/mailserver/README.md)"
+MAILSERVER_SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    MAILSERVER_SUDO=(sudo)
+fi
+trap '"${MAILSERVER_SUDO[@]}" bash ci/mailserver/stop.sh' EXIT
+"${MAILSERVER_SUDO[@]}" bash ci/mailserver/start.sh
+
 echo "== tests"
 cargo test --workspace --locked
