@@ -11,8 +11,9 @@
 //!        └───────diffie_hellman(their g^y)──────────────┴──▶ SharedSecret s = g^xy
 //! ```
 //!
-//! Exponentiation with a secret exponent is constant time: `crypto-bigint`'s fixed-window
-//! Montgomery exponentiation (`BoxedMontyForm::pow_bounded_exp`). The only thing its timing
+//! Exponentiation with a secret exponent is constant time: a fixed-window Montgomery
+//! exponentiation specialised to the 24-limb modulus (`crate::mont`), and for `g^x` a
+//! precomputed table of powers of `g` (no squarings at all). The only thing their timing
 //! reveals is the exponent's *bound* — 320 bits for every exponent that fits in 40 bytes (all
 //! that OTR generates), otherwise 1536 bits — never the exponent's value.
 
@@ -20,13 +21,12 @@ use core::cmp::Ordering;
 use core::fmt;
 use std::sync::OnceLock;
 
+use crypto_bigint::BoxedUint;
 use crypto_bigint::ctutils::CtLt;
-use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
-use crypto_bigint::{BoxedUint, Odd};
 use rand_core::CryptoRng;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::{CryptoError, mpi, num};
+use crate::{CryptoError, modp, mpi, num};
 
 /// Length of the modulus `p` in bytes (1536 bits).
 pub const MODULUS_BYTES: usize = 192;
@@ -60,12 +60,9 @@ pub fn modulus() -> &'static [u8] {
     &MODULUS
 }
 
-/// Precomputed group constants, built once per process.
+/// Precomputed group constants, built once per process (the Montgomery arithmetic lives in
+/// `crate::modp`).
 struct Group {
-    /// Montgomery parameters for `p`.
-    params: BoxedMontyParams,
-    /// The generator `2` in Montgomery form.
-    generator: BoxedMontyForm,
     /// `p - 2`, the largest valid public value.
     p_minus_2: BoxedUint,
     /// `q = (p - 1) / 2`, the order of `g`.
@@ -78,20 +75,7 @@ fn group() -> &'static Group {
         let p = num::from_be(&MODULUS, MODULUS_BITS);
         let p_minus_2 = p.wrapping_sub(BoxedUint::from(2u8));
         let q = p.wrapping_shr_vartime(1);
-        // Invariant: `MODULUS` is a compile-time constant ending in 0xff, hence odd.
-        #[allow(clippy::expect_used)]
-        let p = Odd::new(p)
-            .into_option()
-            .expect("the RFC 3526 prime is odd");
-        let params = BoxedMontyParams::new_vartime(p);
-        let two = num::from_be(&[2], MODULUS_BITS);
-        let generator = BoxedMontyForm::new(two, &params);
-        Group {
-            params,
-            generator,
-            p_minus_2,
-            q,
-        }
+        Group { p_minus_2, q }
     })
 }
 
@@ -157,18 +141,25 @@ impl DhSecret {
     /// `g^x mod p`, constant time in `x`.
     #[must_use]
     pub fn public_key(&self) -> DhPublicKey {
-        let g = &group().generator;
-        let gx = g.pow_bounded_exp(&self.x, self.x.bits_precision());
+        let m = modp::modp();
+        let gx = Zeroizing::new(modp::g_pow_ct(self.x.as_words(), self.x.bits_precision()));
         // In range because x is in [1, q-1] and g has order q.
-        DhPublicKey { y: gx.retrieve() }
+        DhPublicKey {
+            y: modp::boxed(&m.monty.retrieve(&gx)),
+        }
     }
 
     /// The shared secret `s = their^x mod p`, constant time in `x`.
     #[must_use]
     pub fn diffie_hellman(&self, their: &DhPublicKey) -> SharedSecret {
-        let base = BoxedMontyForm::new(their.y.clone(), &group().params);
-        let s = Zeroizing::new(base.pow_bounded_exp(&self.x, self.x.bits_precision()));
-        let s = Zeroizing::new(s.retrieve());
+        let m = modp::modp();
+        let base = m.monty.enter(&modp::limbs(&their.y));
+        let s = Zeroizing::new(
+            m.monty
+                .pow_ct(&base, self.x.as_words(), self.x.bits_precision()),
+        );
+        let s = Zeroizing::new(m.monty.retrieve(&s));
+        let s = Zeroizing::new(modp::boxed(&s));
         SharedSecret {
             bytes: num::to_be_minimal_secret(&s),
         }

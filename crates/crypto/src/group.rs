@@ -32,11 +32,12 @@ use core::fmt;
 use std::sync::OnceLock;
 
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
-use crypto_bigint::{BoxedUint, ConcatenatingMul, CtEq, NonZero, Odd};
+use crypto_bigint::{BoxedUint, ConcatenatingMul, NonZero, Odd};
 use rand_core::CryptoRng;
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::{dh, mpi, num};
+use crate::{dh, modp, mpi, num};
 
 /// Bits of the modulus `p`, of group elements and of SMP's random exponents.
 const MODULUS_BITS: u32 = 1536;
@@ -69,16 +70,15 @@ pub enum GroupError {
     OutOfRange,
 }
 
-/// Precomputed constants of the group, built once per process.
+/// Precomputed constants of the group, built once per process (the Montgomery arithmetic and
+/// the generator's tables live in `crate::modp`).
 struct Group {
-    /// Montgomery parameters for `p`.
-    params: BoxedMontyParams,
-    /// `g1 = 2` in Montgomery form.
-    generator: BoxedMontyForm,
     /// `p - 2`, the largest value accepted from the network.
     p_minus_2: BoxedUint,
     /// `q = (p - 1) / 2`, the order of `g1`, as a divisor.
     q: NonZero<BoxedUint>,
+    /// Montgomery parameters for `p` in `crypto-bigint`'s form, for the (public) divisions.
+    params: BoxedMontyParams,
 }
 
 fn group() -> &'static Group {
@@ -95,13 +95,10 @@ fn group() -> &'static Group {
         let p = Odd::new(p)
             .into_option()
             .expect("the RFC 3526 prime is odd");
-        let params = BoxedMontyParams::new_vartime(p);
-        let generator = BoxedMontyForm::new(num::from_be(&[2], MODULUS_BITS), &params);
         Group {
-            params,
-            generator,
             p_minus_2,
             q,
+            params: BoxedMontyParams::new_vartime(p),
         }
     })
 }
@@ -114,8 +111,11 @@ fn group() -> &'static Group {
 /// some elements (`g2`, `g3`) are secret.
 #[derive(Clone)]
 pub struct GroupElement {
-    /// The value in Montgomery form mod `p`.
-    m: BoxedMontyForm,
+    /// The value in Montgomery form mod `p` (24 little-endian limbs).
+    m: modp::Limbs,
+    /// Whether this is the generator made by [`GroupElement::generator`] (a structural, public
+    /// fact, never derived from the value): its powers come from the precomputed tables.
+    generator: bool,
 }
 
 impl GroupElement {
@@ -123,7 +123,16 @@ impl GroupElement {
     #[must_use]
     pub fn generator() -> Self {
         Self {
-            m: group().generator.clone(),
+            m: modp::modp().g,
+            generator: true,
+        }
+    }
+
+    /// An element from its Montgomery form.
+    fn from_monty(m: modp::Limbs) -> Self {
+        Self {
+            m,
+            generator: false,
         }
     }
 
@@ -145,23 +154,26 @@ impl GroupElement {
         {
             return Err(GroupError::OutOfRange);
         }
-        Ok(Self {
-            m: BoxedMontyForm::new(v, &group().params),
-        })
+        Ok(Self::from_monty(modp::modp().monty.enter(&modp::limbs(&v))))
     }
 
     /// The value as minimal big-endian bytes (ready for an MPI).
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        num::to_be_minimal(&self.m.retrieve())
+        let plain = Zeroizing::new(modp::modp().monty.retrieve(&self.m));
+        let mut out = vec![0u8; MAX_BYTES];
+        for (chunk, limb) in out.rchunks_exact_mut(8).zip(plain.iter()) {
+            chunk.copy_from_slice(&limb.to_be_bytes());
+        }
+        let leading = out.iter().take_while(|b| **b == 0).count();
+        out.drain(..leading);
+        out
     }
 
     /// `self · rhs mod p`.
     #[must_use]
     pub fn mul(&self, rhs: &Self) -> Self {
-        Self {
-            m: self.m.mul(&rhs.m),
-        }
+        Self::from_monty(modp::modp().monty.mul(&self.m, &rhs.m))
     }
 
     /// `self / divisor mod p`, i.e. `self · divisor^-1`.
@@ -170,34 +182,53 @@ impl GroupElement {
     /// (in SMP every divisor is: `Qb`, `Pb` and `Qa` are all sent over the wire).
     #[must_use]
     pub fn div(&self, divisor: &Self) -> Self {
+        let m = &modp::modp().monty;
+        let plain = modp::boxed(&m.retrieve(&divisor.m));
+        let d = BoxedMontyForm::new(plain, &group().params);
         // Invariant: a GroupElement is in [1, p-1] and p is prime, so it is invertible.
         #[allow(clippy::expect_used)]
-        let inverse = divisor
-            .m
+        let inverse = d
             .invert_vartime()
             .into_option()
-            .expect("nonzero elements mod a prime are invertible");
-        Self {
-            m: self.m.mul(&inverse),
-        }
+            .expect("nonzero elements mod a prime are invertible")
+            .retrieve();
+        let inverse = m.enter(&modp::limbs(&inverse));
+        Self::from_monty(m.mul(&self.m, &inverse))
     }
 
     /// `self^e mod p` for a secret exponent, in constant time (the time depends on the
-    /// exponent's public precision only).
+    /// exponent's public precision only). Powers of [`GroupElement::generator`] use a
+    /// precomputed table (one multiplication per 4 exponent bits, no squarings).
     #[must_use]
     pub fn pow_secret(&self, e: &Exponent) -> Self {
-        Self {
-            m: self.m.pow_bounded_exp(&e.x, e.x.bits_precision()),
+        let bits = e.x.bits_precision();
+        let m = if self.generator {
+            modp::g_pow_ct(e.x.as_words(), bits)
+        } else {
+            modp::modp().monty.pow_ct(&self.m, e.x.as_words(), bits)
+        };
+        Self::from_monty(m)
+    }
+
+    /// `self^e1 · base2^e2 mod p` for secret exponents, in constant time: the products SMP
+    /// sends (`g1^r4 · g2^x`, `g1^r5 · g2^r6`). When `self` is the generator its power comes
+    /// from the table and only `base2^e2` costs squarings; otherwise the two share one chain
+    /// of squarings.
+    #[must_use]
+    pub fn pow2_secret(&self, e1: &Exponent, base2: &Self, e2: &Exponent) -> Self {
+        let monty = &modp::modp().monty;
+        if self.generator || base2.generator {
+            return self.pow_secret(e1).mul(&base2.pow_secret(e2));
         }
+        let bits = e1.x.bits_precision().max(e2.x.bits_precision());
+        Self::from_monty(monty.pow2_ct(&self.m, e1.x.as_words(), &base2.m, e2.x.as_words(), bits))
     }
 
     /// `self^e mod p` for a public exponent (a received or sent `c` or `D` value). Variable
-    /// time in `e` (its bit length), constant time in `self`.
+    /// time in `e` (its bit length and zero windows), constant time in `self`.
     #[must_use]
     pub fn pow_public(&self, e: &PublicExponent) -> Self {
-        Self {
-            m: self.m.pow_bounded_exp(&e.x, e.x.bit_width_vartime()),
-        }
+        Self::multi_pow_public(&[(self, e)])
     }
 
     /// `base1^e1 · base2^e2 · ...  mod p` for public exponents: the verifier's products such
@@ -208,55 +239,17 @@ impl GroupElement {
     /// time in the bases, so secret bases (`g2`, `g3`) are fine. An empty product is 1.
     #[must_use]
     pub fn multi_pow_public(terms: &[(&GroupElement, &PublicExponent)]) -> Self {
-        let bits = terms
+        let refs: Vec<(&modp::Limbs, &[u64])> = terms
             .iter()
-            .map(|(_, e)| e.x.bit_width_vartime())
-            .max()
-            .unwrap_or(0);
-        // Per base: x^1 ... x^15 (index d - 1 holds x^d).
-        let tables: Vec<Vec<BoxedMontyForm>> = terms
-            .iter()
-            .map(|(base, _)| {
-                let mut table = Vec::with_capacity(WINDOW_ENTRIES);
-                let mut power = base.m.clone();
-                for _ in 0..WINDOW_ENTRIES {
-                    let next = power.mul(&base.m);
-                    table.push(power);
-                    power = next;
-                }
-                table
-            })
+            .map(|(base, e)| (&base.m, e.x.as_words()))
             .collect();
-        let mut acc: Option<BoxedMontyForm> = None;
-        for window in (0..bits.div_ceil(WINDOW_BITS)).rev() {
-            if let Some(a) = acc.as_mut() {
-                for _ in 0..WINDOW_BITS {
-                    *a = a.square();
-                }
-            }
-            for ((_, e), table) in terms.iter().zip(&tables) {
-                let digit = window_digit(&e.x, window);
-                let Some(entry) = digit.checked_sub(1).and_then(|i| table.get(i)) else {
-                    continue;
-                };
-                acc = Some(match acc {
-                    Some(a) => a.mul(entry),
-                    None => entry.clone(),
-                });
-            }
-        }
-        Self {
-            m: acc.unwrap_or_else(|| BoxedMontyForm::one(&group().params)),
-        }
+        Self::from_monty(modp::modp().monty.multi_pow_vartime(&refs))
     }
 
     /// Whether `self == rhs`, in constant time.
     #[must_use]
     pub fn ct_eq(&self, rhs: &Self) -> bool {
-        self.m
-            .as_montgomery()
-            .ct_eq(rhs.m.as_montgomery())
-            .to_bool()
+        self.m.ct_eq(&rhs.m).into()
     }
 }
 
@@ -287,23 +280,6 @@ impl Drop for GroupElement {
 }
 
 impl ZeroizeOnDrop for GroupElement {}
-
-/// Window width of [`GroupElement::multi_pow_public`].
-const WINDOW_BITS: u32 = 4;
-/// Nonzero window values: table entries per base.
-const WINDOW_ENTRIES: usize = (1 << WINDOW_BITS) - 1;
-
-/// The `window`-th 4-bit digit of `x` (digit 0 is the least significant). Windows never
-/// straddle limbs, since a limb's width is a multiple of 4.
-fn window_digit(x: &BoxedUint, window: u32) -> usize {
-    let bit = window * WINDOW_BITS;
-    let limb_bits = crypto_bigint::Limb::BITS;
-    let word = x
-        .as_limbs()
-        .get((bit / limb_bits) as usize)
-        .map_or(0, |limb| limb.0);
-    ((word >> (bit % limb_bits)) & ((1 << WINDOW_BITS) - 1)) as usize
-}
 
 /// A secret exponent: SMP's `a2`, `a3`, `b2`, `b3`, `r2`..`r7` (1536 random bits, kept as
 /// drawn) and the secrets `x`, `y` (a SHA-256 digest taken as a 256-bit integer).

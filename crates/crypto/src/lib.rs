@@ -46,6 +46,8 @@
 //! ```
 
 mod error;
+mod modp;
+mod mont;
 mod num;
 mod prime;
 
