@@ -29,6 +29,10 @@ pub const HEADER_TO_INSTANCE: &str = "Chat-Otr-To-Instance";
 pub const HEADER_QUERY: &str = "Chat-Otr-Query";
 /// MIME type of the part that carries OTR wire messages, one per line.
 pub const WIRE_CONTENT_TYPE: &str = "application/x-otr";
+/// At most this many OTR wire messages in one data mail; a mail with more is refused whole.
+/// We send one to three (a reply of the AKE, a data message, the messages of an SMP step); the
+/// limit keeps a stuffed mail from costing an allocation (and an answer) per line.
+pub const MAX_WIRE_MESSAGES: usize = 32;
 
 /// The kinds of control messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,15 +179,21 @@ impl Control {
                 )
             }
         };
-        let wire = match wire_part {
-            Some(bytes) => String::from_utf8_lossy(bytes)
+        let mut wire = Vec::new();
+        if let Some(bytes) = wire_part {
+            for line in String::from_utf8_lossy(bytes)
                 .lines()
                 .map(str::trim)
                 .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            None => Vec::new(),
-        };
+            {
+                if wire.len() == MAX_WIRE_MESSAGES {
+                    return Err(format!(
+                        "more than {MAX_WIRE_MESSAGES} OTR messages in one mail"
+                    ));
+                }
+                wire.push(line.to_owned());
+            }
+        }
         Ok(Some(Control {
             kind,
             invite_id: invite_id.to_ascii_lowercase(),
