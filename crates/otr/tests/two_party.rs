@@ -461,3 +461,42 @@ fn one_account_with_two_instances_holds_two_sessions() {
         assert_eq!(got.received[0].text, text);
     }
 }
+
+#[test]
+fn a_one_sided_burst_shares_one_key_pair_until_the_peer_answers() {
+    // Forward secrecy advances only when both sides write: every message of a burst that the
+    // peer does not answer is under the same key pair (and heartbeats, which would answer,
+    // are off here as in the chat layer).
+    let config = Config {
+        heartbeat_interval: None,
+        ..Config::default()
+    };
+    let mut pair = Pair::new(18, config);
+    pair.encrypted();
+    let keyids = |queue: &[String]| -> Vec<(u32, u32)> {
+        queue
+            .iter()
+            .map(|m| match otr::wire::Message::parse(m).unwrap() {
+                otr::wire::Message::Encoded { encoded, .. } => match encoded.body {
+                    otr::wire::Body::Data(d) => (d.sender_keyid, d.recipient_keyid),
+                    _ => panic!("not data"),
+                },
+                _ => panic!("not encoded"),
+            })
+            .collect()
+    };
+    for i in 0..10 {
+        pair.send(Side::Alice, &format!("burst {i}"));
+    }
+    let burst = keyids(&pair.to_bob.queue);
+    assert!(burst.iter().all(|k| *k == burst[0]), "{burst:?}");
+    pair.run();
+    assert!(pair.to_alice.queue.is_empty(), "receiving sent nothing back");
+    // Bob answers; Alice's next message uses a new key pair.
+    pair.send(Side::Bob, "answer");
+    pair.run();
+    pair.send(Side::Alice, "after the answer");
+    let after = keyids(&pair.to_bob.queue);
+    assert_ne!(after[0], burst[0]);
+    pair.run();
+}
