@@ -500,3 +500,51 @@ fn a_one_sided_burst_shares_one_key_pair_until_the_peer_answers() {
     assert_ne!(after[0], burst[0]);
     pair.run();
 }
+
+#[test]
+fn late_messages_are_readable_only_within_the_retention_window() {
+    // The forward-secrecy cost of email tolerance is bounded: receiving keys of retired key
+    // pairs are kept for at most `RetentionLimits` (32 pairs, 7 days); a message older than
+    // that can no longer be decrypted, by us or by whoever seizes the device.
+    let config = Config {
+        heartbeat_interval: None,
+        ..Config::default()
+    };
+    let mut pair = Pair::new(19, config);
+    pair.encrypted();
+    let rounds = |pair: &mut Pair, n: usize| {
+        for i in 0..n {
+            pair.send(Side::Alice, &format!("a{i}"));
+            pair.run();
+            pair.send(Side::Bob, &format!("b{i}"));
+            pair.run();
+        }
+    };
+    // Held for a few key rotations: still readable.
+    pair.send(Side::Alice, "held briefly");
+    let brief = pair.to_bob.queue.pop().unwrap();
+    rounds(&mut pair, 3);
+    pair.deliver(Side::Bob, &brief);
+    assert_eq!(pair.texts(Side::Bob).last().unwrap(), "held briefly");
+    // Held past 32 retired pairs: unreadable.
+    pair.send(Side::Alice, "held too long");
+    let long = pair.to_bob.queue.pop().unwrap();
+    rounds(&mut pair, 40);
+    let out = pair.bob.receive("alice", &long, pair.now, &mut pair.rng);
+    assert!(out.received.is_empty());
+    assert!(out.events.iter().any(|e| matches!(
+        e,
+        Event::Message {
+            kind: MessageEvent::ReceivedUnreadable,
+            ..
+        }
+    )));
+    // Held past 7 days: unreadable, whatever the number of pairs.
+    pair.send(Side::Alice, "held a week");
+    let week = pair.to_bob.queue.pop().unwrap();
+    rounds(&mut pair, 2);
+    pair.now += 7 * 24 * 3600 + 1;
+    let _ = pair.bob.poll(pair.now);
+    let out = pair.bob.receive("alice", &week, pair.now, &mut pair.rng);
+    assert!(out.received.is_empty(), "{:?}", out.received);
+}
