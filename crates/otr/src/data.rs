@@ -233,16 +233,18 @@ impl KeyState {
         Some((ours, theirs, self.live_pair(ours, theirs)?))
     }
 
-    /// Encrypts and authenticates `plaintext` into `msg` (whose header fields and flags the
-    /// caller set), using `mac_input` to compute the authenticator once `msg` is filled.
+    /// Encrypts and authenticates `plaintext` into a data message with `flags`.
     ///
-    /// Returns the extra symmetric key of the pair used.
+    /// `encode` wraps the message in its header and returns its binary encoding with the MAC
+    /// field still zero, and the length of the prefix the MAC covers; the MAC is computed over
+    /// that prefix and written in place, so the message is encoded exactly once. Returns the
+    /// encoding and the extra symmetric key of the pair used.
     pub(crate) fn seal(
         &mut self,
         plaintext: &[u8],
         flags: u8,
-        mac_input: impl FnOnce(&DataMessage) -> Vec<u8>,
-    ) -> Option<(DataMessage, Zeroizing<[u8; 32]>)> {
+        encode: impl FnOnce(DataMessage) -> (Vec<u8>, usize),
+    ) -> Option<(Vec<u8>, Zeroizing<[u8; 32]>)> {
         let next_dh = self.our_current.public().to_bytes();
         let old_mac_keys = core::mem::take(&mut *self.to_reveal);
         let (ours, theirs, pair) = self.sending_pair()?;
@@ -250,7 +252,7 @@ impl KeyState {
         let ctr = pair.send_ctr.to_be_bytes();
         let mut encrypted = plaintext.to_vec();
         aes::ctr128_apply(&pair.send_aes, &ctr, &mut encrypted);
-        let mut msg = DataMessage {
+        let msg = DataMessage {
             flags,
             sender_keyid: ours,
             recipient_keyid: theirs,
@@ -260,9 +262,13 @@ impl KeyState {
             mac: [0; 20],
             old_mac_keys,
         };
-        msg.mac = hash::hmac_sha1(&pair.send_mac, &[&mac_input(&msg)]);
+        let (mut bytes, authenticated) = encode(msg);
+        let mac = hash::hmac_sha1(&pair.send_mac, &[bytes.get(..authenticated)?]);
+        bytes
+            .get_mut(authenticated..authenticated.checked_add(mac.len())?)?
+            .copy_from_slice(&mac);
         let extra = Zeroizing::new(pair.recv.extra);
-        Some((msg, extra))
+        Some((bytes, extra))
     }
 
     /// Verifies and decrypts a data message, then rotates keys as the spec says.

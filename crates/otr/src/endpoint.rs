@@ -816,15 +816,23 @@ impl Endpoint {
             }
         };
         session.last_received = now;
-        let plaintext = Plaintext::parse(&opened.plaintext);
+        let mut plaintext = Plaintext::parse(&opened.plaintext);
         let heartbeat = plaintext.is_heartbeat();
         if heartbeat {
             out.message_event(peer, MessageEvent::HeartbeatReceived, None);
         } else {
+            // The text moves into what the application gets: no copy is left behind.
+            let text = match String::from_utf8(core::mem::take(&mut plaintext.message)) {
+                Ok(text) => text,
+                Err(e) => {
+                    let bytes = Zeroizing::new(e.into_bytes());
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
+            };
             out.received.push(Received {
                 peer: peer.to_owned(),
                 instance: their_instance,
-                text: String::from_utf8_lossy(&plaintext.message).into_owned(),
+                text,
                 kind: ReceivedKind::Encrypted,
             });
         }
@@ -1039,15 +1047,25 @@ impl Endpoint {
             receiver_instance: header_tag(version, instance),
             body: Body::Data(body),
         };
-        let (data, extra) = enc
+        let (bytes, extra) = enc
             .keys
             .seal(&plaintext, flags, |msg| {
-                header(msg.clone()).data_mac_input().unwrap_or_default()
+                let encoded = header(msg);
+                let bytes = encoded.encode();
+                let authenticated = encoded.raw_data_mac_input(&bytes).map_or(0, <[u8]>::len);
+                (bytes, authenticated)
             })
             .ok_or(SendError::NoSuchSession(instance))?;
         session.last_sent = now;
-        let encoded = header(data);
-        self.push_encoded(out, peer, &encoded)?;
+        let armored = wire::armor(&bytes);
+        self.push_armored(
+            out,
+            peer,
+            version,
+            header_tag(version, our_instance),
+            header_tag(version, instance),
+            armored,
+        )?;
         Ok(extra)
     }
 
@@ -1077,7 +1095,26 @@ impl Endpoint {
         peer: &str,
         encoded: &Encoded,
     ) -> Result<(), SendError> {
-        let armored = encoded.to_armored();
+        self.push_armored(
+            out,
+            peer,
+            encoded.version,
+            encoded.sender_instance,
+            encoded.receiver_instance,
+            encoded.to_armored(),
+        )
+    }
+
+    /// Fragments (if configured) and queues one armored message.
+    fn push_armored(
+        &self,
+        out: &mut Output,
+        peer: &str,
+        version: ProtocolVersion,
+        sender: InstanceTag,
+        receiver: InstanceTag,
+        armored: String,
+    ) -> Result<(), SendError> {
         let max = self.config.max_message_size;
         if max == 0 || armored.len() <= max {
             out.transmit.push(Transmit {
@@ -1086,12 +1123,9 @@ impl Endpoint {
             });
             return Ok(());
         }
-        let format = match encoded.version {
+        let format = match version {
             ProtocolVersion::V2 => FragmentFormat::V2,
-            ProtocolVersion::V3 => FragmentFormat::V3 {
-                sender: encoded.sender_instance,
-                receiver: encoded.receiver_instance,
-            },
+            ProtocolVersion::V3 => FragmentFormat::V3 { sender, receiver },
         };
         let pieces = fragment::fragment(&armored, max, format)
             .map_err(|e| SendError::TooLarge(e.to_string()))?;

@@ -57,16 +57,33 @@ pub(super) fn dearmor_if_armored(text: &str) -> Result<Option<Vec<u8>>, DecodeEr
     let Some((_, after)) = text.split_once(PREFIX) else {
         return Ok(None);
     };
+    dearmor_after_prefix(after).map(Some)
+}
+
+/// Decodes the base-64 that follows "?OTR:" (`after` starts right after the prefix), up to the
+/// first ".".
+pub(super) fn dearmor_after_prefix(after: &str) -> Result<Vec<u8>, DecodeError> {
     let Some((base64, _)) = after.split_once(TERMINATOR) else {
         return Err(DecodeError::MissingTerminator);
     };
-    decode_base64(base64).map(Some)
+    decode_base64(base64)
 }
 
 /// Decodes base-64, skipping ASCII whitespace, after checking the size it announces.
 fn decode_base64(text: &str) -> Result<Vec<u8>, DecodeError> {
+    let bytes = text.as_bytes();
+    // The common case, one line of base-64 that fits the limit even if every byte were a
+    // symbol: decode it in place. The decoder refuses whitespace and misplaced padding, which
+    // sends such text to the careful path below.
+    let trailing_padding = bytes.iter().rev().take_while(|&&b| b == b'=').count();
+    if bytes.len() / 4 * 3 <= MAX_ENCODED_LEN
+        && trailing_padding <= 2
+        && let Ok(decoded) = LENIENT.decode(bytes)
+    {
+        return Ok(decoded);
+    }
     let is_symbol = |b: &u8| !b.is_ascii_whitespace() && *b != b'=';
-    let symbols = text.bytes().filter(is_symbol).count();
+    let symbols = bytes.iter().filter(|b| is_symbol(b)).count();
     // Each symbol carries 6 bits; this is exact for well-formed input.
     let len = symbols / 4 * 3 + symbols % 4 * 3 / 4;
     if len > MAX_ENCODED_LEN {
@@ -75,11 +92,15 @@ fn decode_base64(text: &str) -> Result<Vec<u8>, DecodeError> {
             limit: MAX_ENCODED_LEN,
         });
     }
-    let padding = text.bytes().filter(|&b| b == b'=').count();
+    let padding = bytes.iter().filter(|&&b| b == b'=').count();
     if padding > 2 {
         return Err(DecodeError::InvalidBase64);
     }
-    let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let compact: Vec<u8> = bytes
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     LENIENT
         .decode(compact)
         .map_err(|_| DecodeError::InvalidBase64)
@@ -90,6 +111,14 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn padding_only_at_the_end() {
+        assert_eq!(dearmor("?OTR:AA==AA==."), Err(DecodeError::InvalidBase64));
+        assert_eq!(dearmor("?OTR:AA=A."), Err(DecodeError::InvalidBase64));
+        assert_eq!(dearmor("?OTR:AA===."), Err(DecodeError::InvalidBase64));
+        assert_eq!(dearmor("?OTR:AAM=\n."), Ok(vec![0, 3]));
+    }
 
     #[test]
     fn armor_format() {

@@ -315,7 +315,17 @@ impl Encoded {
 
     /// The binary form of the message.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        // Header, and for data messages the body's length, so that the buffer never grows.
+        let body_len = match &self.body {
+            Body::Data(data) => data
+                .encrypted_message
+                .len()
+                .saturating_add(data.old_mac_keys.len())
+                .saturating_add(data.next_dh.len())
+                .saturating_add(64),
+            _ => 512,
+        };
+        let mut out = Vec::with_capacity(body_len.saturating_add(11));
         self.encode_header(&mut out);
         self.body.encode(&mut out);
         out

@@ -164,6 +164,49 @@ const FRAGMENT_V3: &str = "?OTR|";
 /// The v2 fragment marker (spec "Fragmentation").
 const FRAGMENT_V2: &str = "?OTR,";
 
+/// The marker of an armored message.
+const ARMOR: &str = "?OTR:";
+
+/// Where the first fragment and armor markers are in a text, found in one pass.
+struct Markers {
+    fragment_v3: Option<usize>,
+    fragment_v2: Option<usize>,
+    armor: Option<usize>,
+}
+
+impl Markers {
+    /// Jumps from one '?' to the next (a byte search, fast on long base-64 that has none).
+    fn find(input: &str) -> Markers {
+        let mut markers = Markers {
+            fragment_v3: None,
+            fragment_v2: None,
+            armor: None,
+        };
+        let mut from = 0;
+        while let Some(found) = input.get(from..).and_then(|rest| rest.find('?')) {
+            let at = from + found;
+            let rest = input.get(at..).unwrap_or_default();
+            let slot = if rest.starts_with(FRAGMENT_V3) {
+                &mut markers.fragment_v3
+            } else if rest.starts_with(FRAGMENT_V2) {
+                &mut markers.fragment_v2
+            } else if rest.starts_with(ARMOR) {
+                &mut markers.armor
+            } else {
+                from = at + 1;
+                continue;
+            };
+            slot.get_or_insert(at);
+            if markers.fragment_v3.is_some() {
+                // A v3 fragment marker wins over everything else.
+                break;
+            }
+            from = at + 1;
+        }
+        markers
+    }
+}
+
 impl Message {
     /// Classifies one incoming string, in the order drawn in the [module docs](self).
     ///
@@ -172,11 +215,14 @@ impl Message {
     pub fn parse(input: &str) -> Result<Message, DecodeError> {
         // Spec "Fragmentation": check for fragments before any other "?OTR" marker. Like libotr,
         // "?OTR|" anywhere wins over "?OTR," anywhere.
-        if let Some(at) = input.find(FRAGMENT_V3).or_else(|| input.find(FRAGMENT_V2)) {
+        let markers = Markers::find(input);
+        if let Some(at) = markers.fragment_v3.or(markers.fragment_v2) {
             let fragment = input.get(at..).unwrap_or(input);
             return Ok(Message::Fragment(fragment.to_owned()));
         }
-        if let Some(raw) = armor::dearmor_if_armored(input)? {
+        if let Some(at) = markers.armor {
+            let after = input.get(at + ARMOR.len()..).unwrap_or_default();
+            let raw = armor::dearmor_after_prefix(after)?;
             let encoded = Encoded::decode(&raw)?;
             return Ok(Message::Encoded { encoded, raw });
         }
