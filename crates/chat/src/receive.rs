@@ -460,7 +460,19 @@ fn data(d: &mut Device<'_>, contact: ContactId, c: &Control, mail: &Parsed) -> R
     }
     d.delete = true;
     let their = row.their_instance.unwrap_or(InstanceTag::ZERO);
-    load_session(d.tx, d.otr, row.id)?;
+    if let Err(Error::Corrupt(why)) = load_session(d.tx, d.otr, row.id) {
+        // A session that cannot be read can never decrypt again: end this chat with the
+        // reason instead of failing every later mail of the account (the mail is recorded).
+        drop_session(d.tx, d.otr, row.id)?;
+        let ev = set_state(
+            d.tx,
+            row.id,
+            OtrState::Failed,
+            &format!("the saved session is corrupt ({why}); start a new chat"),
+        )?;
+        d.events.push(ev);
+        return Ok(());
+    }
     let mut outputs = Vec::new();
     for wire in &c.wire {
         if !from_instance(wire, their) {

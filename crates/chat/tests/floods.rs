@@ -21,10 +21,9 @@ mod common;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use chat::protocol::{Control, Kind, WIRE_CONTENT_TYPE};
 use chat::{ChatId, Event, OtrState};
 use common::World;
-use envelope::{Attachment, AutocryptHeader, Body, Identity, InnerPart, MailHeaders, Signing};
+use common::forge::{Forger, data_control};
 use otr::InstanceTag;
 use peak_alloc::PeakAlloc;
 use rand_chacha::ChaCha20Rng;
@@ -62,73 +61,6 @@ fn measure<T>(f: impl FnOnce() -> T) -> (T, Usage) {
     };
     eprintln!("{usage:?}");
     (value, usage)
-}
-
-/// Builds mail as device `from` would, with any content: the tests' stand-in for a peer that
-/// runs modified software (it holds the account key of `from`, as every device of it does).
-struct Forger {
-    identity: Identity,
-    from: String,
-    to: String,
-    to_key: envelope::PeerKey,
-    rng: ChaCha20Rng,
-    count: u64,
-}
-
-impl Forger {
-    fn new(w: &mut World, from: usize, to: usize) -> Forger {
-        let key = w.devices[from].ctx().export_account_key().unwrap();
-        let card = w.devices[to].ctx().export_public_key().unwrap();
-        Forger {
-            identity: Identity::from_bytes(&key).unwrap(),
-            from: w.devices[from].addr.clone(),
-            to: w.devices[to].addr.clone(),
-            to_key: AutocryptHeader::parse(&card).unwrap().key,
-            rng: ChaCha20Rng::seed_from_u64(99),
-            count: 0,
-        }
-    }
-
-    /// An encrypted, unsigned OTR data mail (as chats send them) with these wire lines.
-    fn data(&mut self, control: &Control, wire_part: Vec<u8>) -> Vec<u8> {
-        self.count += 1;
-        let headers = MailHeaders {
-            from: self.from.clone(),
-            to: vec![self.to.clone()],
-            message_id: format!("forged.{}@example.org", self.count),
-            date: common::T0,
-        };
-        let inner = InnerPart {
-            subject: "Off-the-Record chat".into(),
-            headers: control.headers(),
-            body: Body::Mixed {
-                text: String::new(),
-                attachment: Attachment {
-                    content_type: WIRE_CONTENT_TYPE.into(),
-                    filename: None,
-                    bytes: wire_part,
-                },
-            },
-        };
-        envelope::build_encrypted(
-            &self.identity,
-            std::slice::from_ref(&self.to_key),
-            &headers,
-            &inner,
-            Signing::Unsigned,
-            &mut self.rng,
-        )
-        .unwrap()
-    }
-}
-
-/// The data-message header of chat `theirs` on device `from`, addressed to device `to`.
-fn data_control(w: &mut World, from: usize, chat: ChatId, to: usize) -> Control {
-    let info = w.devices[from].ctx().chat(chat).unwrap();
-    let mut c = Control::new(Kind::Data, info.invite_id.as_deref().unwrap());
-    c.instance = Some(w.devices[from].ctx().instance_tag());
-    c.to_instance = Some(w.devices[to].ctx().instance_tag());
-    c
 }
 
 /// Feeds raw mail to device `d`; returns the events.

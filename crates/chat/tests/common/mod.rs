@@ -2,6 +2,8 @@
 //! Chat's tests do), with a clock, and helpers to shuffle, duplicate and delay mail.
 #![allow(dead_code)]
 
+pub mod forge;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
