@@ -6,7 +6,8 @@ use crate::cursor::{Cursor, MailId};
 use crate::error::{FetchError, SendError, SkipReason};
 
 /// A mail system seen from one account: submit mail, read the account's mailbox, delete from it,
-/// wait for news. Implemented by the embedded [`Spool`](crate::Spool); IMAP + SMTP later.
+/// wait for news. Implemented by the embedded [`Spool`](crate::Spool) and by
+/// [`ServerCarrier`](crate::ServerCarrier) (IMAP + SMTP).
 ///
 /// The trait is blocking. Run the receive loop on its own thread; carriers are cheap to open
 /// twice, so a second instance can send while the first one [`wait`](Carrier::wait)s (IMAP IDLE

@@ -7,10 +7,12 @@
 //! ```text
 //! spool cursor   spool:<mailbox validity, 16 hex digits>:<last stamp, 20 digits | "-">
 //! spool mail id  spool:<stamp, 20 digits>
+//! imap cursor    imap:<UIDVALIDITY, decimal>:<last UID returned, decimal; 0 = none yet>
+//! imap mail id   imap:<UIDVALIDITY, decimal>:<UID, decimal, nonzero>
 //! ```
 //!
-//! IMAP will add `imap:<uidvalidity>:<uid>` forms: the validity plays the role of IMAP's
-//! UIDVALIDITY (RFC 3501 section 2.3.1.1) in both.
+//! The spool's validity plays the role of IMAP's UIDVALIDITY (RFC 3501 section 2.3.1.1): a
+//! position of another validity means nothing and reading starts again from the beginning.
 
 use std::fmt;
 use std::str::FromStr;
@@ -40,6 +42,13 @@ enum CursorKind {
         /// The last stamp returned; `None` if nothing was returned yet.
         last: Option<Stamp>,
     },
+    /// A position in one IMAP mailbox.
+    Imap {
+        /// The mailbox's UIDVALIDITY.
+        validity: u32,
+        /// The last UID returned; 0 if nothing was returned yet (UIDs are nonzero).
+        last: u32,
+    },
 }
 
 impl Cursor {
@@ -55,7 +64,20 @@ impl Cursor {
                 validity: v,
                 last: Some(last),
             } if v == validity => Some(last),
-            CursorKind::Spool { .. } => None,
+            CursorKind::Spool { .. } | CursorKind::Imap { .. } => None,
+        }
+    }
+
+    pub(crate) fn imap(validity: u32, last: u32) -> Cursor {
+        Cursor(CursorKind::Imap { validity, last })
+    }
+
+    /// The last UID returned, if this is an IMAP cursor of the mailbox with UIDVALIDITY
+    /// `validity`; 0 (start from the beginning) otherwise.
+    pub(crate) fn imap_position(&self, validity: u32) -> u32 {
+        match self.0 {
+            CursorKind::Imap { validity: v, last } if v == validity => last,
+            CursorKind::Imap { .. } | CursorKind::Spool { .. } => 0,
         }
     }
 }
@@ -71,6 +93,7 @@ impl fmt::Display for Cursor {
                 validity,
                 last: None,
             } => write!(f, "spool:{validity:016x}:-"),
+            CursorKind::Imap { validity, last } => write!(f, "imap:{validity}:{last}"),
         }
     }
 }
@@ -80,7 +103,11 @@ impl FromStr for Cursor {
 
     fn from_str(text: &str) -> Result<Cursor, ParseError> {
         const WHAT: &str = "cursor";
-        let rest = carrier_payload(WHAT, text)?;
+        let (kind, rest) = carrier_payload(WHAT, text)?;
+        if kind == Kind::Imap {
+            let (validity, last) = imap_pair(WHAT, rest)?;
+            return Ok(Cursor::imap(validity, last));
+        }
         let (validity, last) = rest.split_once(':').ok_or(ParseError::Malformed {
             what: WHAT,
             reason: "expected <validity>:<position>",
@@ -122,6 +149,13 @@ pub struct MailId(MailIdKind);
 enum MailIdKind {
     /// A spool mail: its file name in `new/`.
     Spool(Stamp),
+    /// An IMAP mail: the mailbox's UIDVALIDITY and the mail's UID.
+    Imap {
+        /// The mailbox's UIDVALIDITY.
+        validity: u32,
+        /// The mail's UID (nonzero).
+        uid: u32,
+    },
 }
 
 impl MailId {
@@ -129,9 +163,23 @@ impl MailId {
         MailId(MailIdKind::Spool(stamp))
     }
 
-    pub(crate) fn spool_stamp(&self) -> Stamp {
+    /// The spool stamp, if this is a spool mail id.
+    pub(crate) fn spool_stamp(&self) -> Option<Stamp> {
         match self.0 {
-            MailIdKind::Spool(stamp) => stamp,
+            MailIdKind::Spool(stamp) => Some(stamp),
+            MailIdKind::Imap { .. } => None,
+        }
+    }
+
+    pub(crate) fn imap(validity: u32, uid: u32) -> MailId {
+        MailId(MailIdKind::Imap { validity, uid })
+    }
+
+    /// The UIDVALIDITY and UID, if this is an IMAP mail id.
+    pub(crate) fn imap_uid(&self) -> Option<(u32, u32)> {
+        match self.0 {
+            MailIdKind::Imap { validity, uid } => Some((validity, uid)),
+            MailIdKind::Spool(_) => None,
         }
     }
 }
@@ -140,6 +188,7 @@ impl fmt::Display for MailId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             MailIdKind::Spool(stamp) => write!(f, "spool:{stamp}"),
+            MailIdKind::Imap { validity, uid } => write!(f, "imap:{validity}:{uid}"),
         }
     }
 }
@@ -149,7 +198,17 @@ impl FromStr for MailId {
 
     fn from_str(text: &str) -> Result<MailId, ParseError> {
         const WHAT: &str = "mail id";
-        let rest = carrier_payload(WHAT, text)?;
+        let (kind, rest) = carrier_payload(WHAT, text)?;
+        if kind == Kind::Imap {
+            let (validity, uid) = imap_pair(WHAT, rest)?;
+            if uid == 0 {
+                return Err(ParseError::Malformed {
+                    what: WHAT,
+                    reason: "UID 0 names no mail",
+                });
+            }
+            return Ok(MailId::imap(validity, uid));
+        }
         let stamp = Stamp::parse(rest).ok_or(ParseError::Malformed {
             what: WHAT,
             reason: "expected 20 decimal digits",
@@ -158,8 +217,38 @@ impl FromStr for MailId {
     }
 }
 
-/// Checks the length and the carrier prefix; returns what follows `spool:`.
-fn carrier_payload<'a>(what: &'static str, text: &'a str) -> Result<&'a str, ParseError> {
+/// The carrier a stored text names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Spool,
+    Imap,
+}
+
+/// Parses `<UIDVALIDITY>:<UID>`, both decimal `u32` without sign or leading zeros.
+fn imap_pair(what: &'static str, rest: &str) -> Result<(u32, u32), ParseError> {
+    let number = |text: &str| {
+        let canonical = !text.is_empty()
+            && text.bytes().all(|b| b.is_ascii_digit())
+            && (text == "0" || !text.starts_with('0'));
+        if canonical {
+            text.parse::<u32>().ok()
+        } else {
+            None
+        }
+    };
+    let malformed = ParseError::Malformed {
+        what,
+        reason: "expected <UIDVALIDITY>:<UID>, two decimal 32-bit numbers",
+    };
+    let (validity, uid) = rest.split_once(':').ok_or(malformed.clone())?;
+    match (number(validity), number(uid)) {
+        (Some(validity), Some(uid)) => Ok((validity, uid)),
+        _ => Err(malformed),
+    }
+}
+
+/// Checks the length and the carrier prefix; returns the carrier and what follows its prefix.
+fn carrier_payload<'a>(what: &'static str, text: &'a str) -> Result<(Kind, &'a str), ParseError> {
     if text.len() > MAX_TEXT_LEN {
         return Err(ParseError::TooLong {
             what,
@@ -172,7 +261,8 @@ fn carrier_payload<'a>(what: &'static str, text: &'a str) -> Result<&'a str, Par
         reason: "no carrier prefix",
     })?;
     match kind {
-        "spool" => Ok(rest),
+        "spool" => Ok((Kind::Spool, rest)),
+        "imap" => Ok((Kind::Imap, rest)),
         _ => Err(ParseError::UnknownCarrier { what }),
     }
 }
@@ -250,7 +340,7 @@ mod tests {
             );
         }
         assert_eq!(
-            "imap:1:2".parse::<Cursor>(),
+            "pop3:1:2".parse::<Cursor>(),
             Err(ParseError::UnknownCarrier { what: "cursor" })
         );
         assert!(matches!(
@@ -265,5 +355,58 @@ mod tests {
         ] {
             assert!(bad.parse::<MailId>().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn imap_forms_round_trip() {
+        for cursor in [
+            Cursor::imap(1, 0),
+            Cursor::imap(u32::MAX, u32::MAX),
+            Cursor::imap(1_795_701_875, 42),
+        ] {
+            assert_eq!(cursor.to_string().parse::<Cursor>().unwrap(), cursor);
+        }
+        assert_eq!(Cursor::imap(7, 3).to_string(), "imap:7:3");
+        assert_eq!(Cursor::imap(7, 3).imap_position(7), 3);
+        // Another UIDVALIDITY, or a spool cursor: from the beginning.
+        assert_eq!(Cursor::imap(7, 3).imap_position(8), 0);
+        assert_eq!(Cursor::spool(7, None).imap_position(7), 0);
+        assert_eq!(Cursor::imap(7, 3).spool_position(7), None);
+        let id = MailId::imap(7, 3);
+        assert_eq!(id.to_string(), "imap:7:3");
+        assert_eq!(id.to_string().parse::<MailId>().unwrap(), id);
+        assert_eq!(id.imap_uid(), Some((7, 3)));
+        assert_eq!(id.spool_stamp(), None);
+    }
+
+    #[test]
+    fn imap_garbage_is_a_typed_error() {
+        for bad in [
+            "imap:",
+            "imap:1",
+            "imap:1:",
+            "imap::1",
+            "imap:01:1",
+            "imap:1:01",
+            "imap:-1:1",
+            "imap:+1:1",
+            "imap:1:2:3",
+            "imap:4294967296:1",
+            "imap:1:4294967296",
+            "imap:1:x",
+        ] {
+            assert!(
+                matches!(bad.parse::<Cursor>(), Err(ParseError::Malformed { .. })),
+                "{bad:?}"
+            );
+            assert!(
+                matches!(bad.parse::<MailId>(), Err(ParseError::Malformed { .. })),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            "imap:1:0".parse::<MailId>(),
+            Err(ParseError::Malformed { .. })
+        ));
     }
 }

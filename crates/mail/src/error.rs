@@ -1,12 +1,13 @@
 //! Errors of the carrier operations, sorted by what the caller should do about them: a send
 //! failure is [`Severity::Temporary`] (queue and retry later) or [`Severity::Permanent`] (tell
-//! the user); fetch failures are the environment's (disk, later the network) and are retried by
-//! the fetch loop.
+//! the user); fetch failures are the environment's (disk, the network) and are retried by the
+//! fetch loop.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::address::AddressError;
+use crate::server::ServerError;
 
 /// Whether retrying a failed send can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,6 +76,15 @@ pub enum DeliveryError {
     /// Temporary.
     #[error("cannot deliver into the mailbox")]
     Io(#[from] IoError),
+    /// The SMTP server refused the recipient, or the mail for it: temporary for a 4xx reply,
+    /// permanent for a 5xx one.
+    #[error("the server refused it: {code} {reply}")]
+    Refused {
+        /// The SMTP reply code (`550`, `450`, ...).
+        code: u16,
+        /// The reply text (with the enhanced status code, if the server sent one).
+        reply: String,
+    },
 }
 
 impl DeliveryError {
@@ -83,6 +93,8 @@ impl DeliveryError {
         match self {
             DeliveryError::InvalidAddress(_) => Severity::Permanent,
             DeliveryError::Io(_) => Severity::Temporary,
+            DeliveryError::Refused { code, .. } if (500..600).contains(code) => Severity::Permanent,
+            DeliveryError::Refused { .. } => Severity::Temporary,
         }
     }
 }
@@ -134,6 +146,10 @@ pub enum SendError {
         /// The recipients that did not, with the reason (duplicates once).
         failed: Vec<RecipientFailure>,
     },
+    /// The submission server could not be reached or used (network, TLS, login). Nothing was
+    /// delivered; temporary (the outbox retries, also after the settings are fixed).
+    #[error("cannot submit the mail")]
+    Server(#[source] ServerError),
 }
 
 impl SendError {
@@ -144,6 +160,7 @@ impl SendError {
             | SendError::NoRecipients
             | SendError::InvalidSender(_)
             | SendError::SenderMismatch { .. } => Severity::Permanent,
+            SendError::Server(_) => Severity::Temporary,
             SendError::Recipients { failed, .. } => {
                 if failed
                     .iter()
@@ -181,6 +198,10 @@ pub enum FetchError {
     /// A file-system operation on the mailbox failed.
     #[error("cannot read the mailbox")]
     Io(#[from] IoError),
+    /// The IMAP server could not be reached or used; see
+    /// [`ServerError::is_transient`](crate::ServerError::is_transient).
+    #[error("cannot use the mail server")]
+    Server(#[source] ServerError),
 }
 
 /// Why [`Carrier::fetch`](crate::Carrier::fetch) passed over one mail in the mailbox instead of

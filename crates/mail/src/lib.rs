@@ -1,6 +1,6 @@
 //! # The mail carrier
 //!
-//! The only layer that touches mail spools or (later) opens sockets (design section 1). It moves
+//! The only layer that touches mail spools or opens sockets (design section 1). It moves
 //! raw RFC 5322 messages; building and parsing them is the envelope crate's job, deciding what
 //! to send the chat layer's.
 //!
@@ -9,7 +9,9 @@
 //!   [`wait`](Carrier::wait). Its documentation gives the call order that makes a crash lose,
 //!   repeat and leave behind nothing.
 //! - [`Spool`]: the embedded local spool, one mailbox directory per address under a shared root,
-//!   used when no mail server is configured. IMAP + SMTP come later behind the same trait.
+//!   used when no mail server is configured.
+//! - [`ServerCarrier`]: a real mail account, IMAP (with IDLE) to read and SMTP submission to
+//!   send, configured by [`ServerSettings`]; TLS, STARTTLS, or plain to loopback only.
 //!
 //! ```
 //! use mail::{Carrier, Spool};
@@ -42,6 +44,7 @@ mod address;
 mod carrier;
 mod cursor;
 mod error;
+mod server;
 mod spool;
 
 pub use address::{Address, AddressError, MAX_ADDRESS_LEN};
@@ -50,5 +53,9 @@ pub use cursor::{Cursor, MailId, ParseError};
 pub use error::{
     DeliveryError, FetchError, IoError, OpenError, RecipientFailure, SendError, Severity,
     SkipReason,
+};
+pub use server::{
+    Endpoint, Protocol, Security, ServerCarrier, ServerError, ServerErrorKind, ServerSettings,
+    UnknownSecurity,
 };
 pub use spool::{BatchLimits, MAX_MAIL_SIZE, Spool, deliver_raw};

@@ -195,7 +195,11 @@ impl Carrier for Spool {
     }
 
     fn delete(&mut self, id: &MailId) -> Result<(), FetchError> {
-        Ok(self.mailbox.delete(id.spool_stamp())?)
+        match id.spool_stamp() {
+            Some(stamp) => Ok(self.mailbox.delete(stamp)?),
+            // Not a spool mail: nothing of this mailbox to delete.
+            None => Ok(()),
+        }
     }
 
     fn wait(&mut self, timeout: Duration) -> Result<(), FetchError> {

@@ -1,0 +1,291 @@
+//! The IMAP + SMTP carrier: a real mail account.
+//!
+//! [`ServerCarrier`] implements the blocking [`Carrier`] trait with Delta Chat's protocol crates
+//! (`async-imap`, `async-smtp`) on a private current-thread tokio runtime, and rustls for TLS.
+//!
+//! - **Reading** is by UID after the caller's cursor (`imap:<UIDVALIDITY>:<UID>`): no `\Seen`
+//!   or other flag is used as state (bodies are fetched with `BODY.PEEK[]`), so several devices
+//!   read one mailbox with their own cursors. A changed UIDVALIDITY starts again from the
+//!   beginning (the chat layer drops the duplicates by Message-ID). Mails flagged `\Deleted`
+//!   (being erased) are passed over.
+//! - **Deleting** (erasure of processed OTR mail) is `UID STORE +FLAGS.SILENT (\Deleted)` then
+//!   `UID EXPUNGE` of that UID: the mail is gone from the server, not moved to a Trash folder.
+//! - **Waiting** is IMAP IDLE when the server offers it, polling every few seconds otherwise.
+//! - **Reconnecting**: the session is dropped on any error and opened again by the next
+//!   operation; fetch and delete retry transient failures with backoff (about 8 seconds in all)
+//!   before reporting them. A batch is returned only complete, and the cursor is the caller's,
+//!   so a connection killed in the middle neither loses nor repeats a mail.
+//! - **Sending** opens one submission session per mail. Each recipient is offered on its own,
+//!   so a refusal is reported for that recipient with the server's reply: 4xx temporary, 5xx
+//!   permanent ([`DeliveryError::Refused`](crate::DeliveryError::Refused)).
+
+mod error;
+mod imap;
+mod net;
+mod settings;
+mod smtp;
+
+use std::thread;
+use std::time::Duration;
+
+use tokio::runtime::Runtime;
+
+pub use self::error::{Protocol, ServerError, ServerErrorKind};
+use self::imap::Imap;
+pub use self::settings::{Endpoint, Security, ServerSettings, UnknownSecurity};
+use self::smtp::Smtp;
+use crate::address::Address;
+use crate::carrier::{Batch, Carrier};
+use crate::cursor::{Cursor, MailId};
+use crate::error::{FetchError, SendError};
+use crate::spool::{BatchLimits, MAX_MAIL_SIZE};
+
+/// Pauses between attempts of an operation that failed for the network's fault.
+const BACKOFF: [Duration; 5] = [
+    Duration::from_millis(200),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
+
+/// One mail account on real servers: reads its mailbox over IMAP, submits over SMTP.
+/// Implements [`Carrier`]. Connections are opened on first use and kept (IMAP) between calls.
+pub struct ServerCarrier {
+    runtime: Runtime,
+    address: Address,
+    imap: Imap,
+    smtp: Smtp,
+    limits: BatchLimits,
+    /// The end of the last batch returned, for `wait`.
+    seen: Option<Cursor>,
+}
+
+impl std::fmt::Debug for ServerCarrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerCarrier")
+            .field("address", &self.address)
+            .field("imap", self.imap.endpoint())
+            .field("smtp", self.smtp.endpoint())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerCarrier {
+    /// Prepares the carrier (runtime, TLS roots). Connects nothing yet: the first operation
+    /// does, or [`check`](ServerCarrier::check).
+    pub fn open(settings: ServerSettings) -> Result<ServerCarrier, ServerError> {
+        let imap_error = |kind| {
+            ServerError::new(
+                Protocol::Imap,
+                &settings.imap.host,
+                settings.imap.port,
+                kind,
+            )
+        };
+        let address = Address::parse(&settings.address).map_err(|e| {
+            imap_error(ServerErrorKind::Setup(format!(
+                "invalid account address: {e}"
+            )))
+        })?;
+        let tls = net::tls_config(settings.extra_ca.as_deref()).map_err(imap_error)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| imap_error(ServerErrorKind::Setup(e.to_string())))?;
+        let ServerSettings {
+            login,
+            password,
+            imap,
+            smtp,
+            mailbox,
+            use_idle,
+            ..
+        } = settings;
+        Ok(ServerCarrier {
+            runtime,
+            address,
+            imap: Imap::new(
+                imap,
+                login.clone(),
+                password.clone(),
+                mailbox,
+                tls.clone(),
+                use_idle,
+            ),
+            smtp: Smtp::new(smtp, login, password, tls),
+            limits: BatchLimits::default(),
+            seen: None,
+        })
+    }
+
+    /// Replaces the [`BatchLimits`] (default: [`BatchLimits::default`]).
+    pub fn with_batch_limits(mut self, limits: BatchLimits) -> ServerCarrier {
+        self.limits = limits;
+        self
+    }
+
+    /// The account's normalized address.
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// Logs in to both servers (and selects the mailbox): checks the settings.
+    pub fn check(&mut self) -> Result<(), ServerError> {
+        let imap = self.runtime.block_on(self.imap.check());
+        imap.map_err(|kind| self.imap_error(kind))?;
+        let smtp = self.runtime.block_on(self.smtp.check());
+        smtp.map_err(|kind| self.smtp_error(kind))
+    }
+
+    /// Drops the IMAP connection; the next operation opens a new one.
+    pub fn disconnect(&mut self) {
+        self.imap.drop_session();
+    }
+
+    fn imap_error(&self, kind: ServerErrorKind) -> ServerError {
+        let endpoint = self.imap.endpoint();
+        ServerError::new(Protocol::Imap, &endpoint.host, endpoint.port, kind)
+    }
+
+    fn smtp_error(&self, kind: ServerErrorKind) -> ServerError {
+        let endpoint = self.smtp.endpoint();
+        ServerError::new(Protocol::Smtp, &endpoint.host, endpoint.port, kind)
+    }
+}
+
+/// Whether an error of this kind is worth another attempt on a new connection.
+fn transient(kind: &ServerErrorKind) -> bool {
+    matches!(
+        kind,
+        ServerErrorKind::Connect(_) | ServerErrorKind::Timeout(_) | ServerErrorKind::Connection(_)
+    )
+}
+
+impl Carrier for ServerCarrier {
+    fn send(&mut self, from: &str, recipients: &[String], raw: &[u8]) -> Result<(), SendError> {
+        let sender = Address::parse(from).map_err(SendError::InvalidSender)?;
+        if sender != self.address {
+            return Err(SendError::SenderMismatch {
+                expected: self.address.to_string(),
+                found: sender.to_string(),
+            });
+        }
+        if raw.len() > MAX_MAIL_SIZE {
+            return Err(SendError::TooLarge {
+                size: raw.len(),
+                limit: MAX_MAIL_SIZE,
+            });
+        }
+        if recipients.is_empty() {
+            return Err(SendError::NoRecipients);
+        }
+        let (valid, mut failed) = smtp::dedup_recipients(recipients);
+        let mut delivered = Vec::new();
+        if !valid.is_empty() {
+            let outcome = self.runtime.block_on(self.smtp.send(&sender, &valid, raw));
+            match outcome {
+                Ok(outcome) => {
+                    delivered = outcome.delivered;
+                    failed.extend(outcome.failed);
+                }
+                Err(kind) => return Err(SendError::Server(self.smtp_error(kind))),
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(SendError::Recipients { delivered, failed })
+        }
+    }
+
+    fn fetch(&mut self, after: Option<&Cursor>) -> Result<Batch, FetchError> {
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .runtime
+                .block_on(self.imap.fetch_once(after, self.limits));
+            match result {
+                Ok(batch) => {
+                    self.seen = Some(batch.cursor.clone());
+                    return Ok(batch);
+                }
+                Err(kind) => {
+                    self.imap.drop_session();
+                    match BACKOFF.get(attempt) {
+                        Some(pause) if transient(&kind) => {
+                            thread::sleep(*pause);
+                            attempt += 1;
+                        }
+                        _ => return Err(FetchError::Server(self.imap_error(kind))),
+                    }
+                }
+            }
+        }
+    }
+
+    fn delete(&mut self, id: &MailId) -> Result<(), FetchError> {
+        // Not an IMAP mail id: nothing of this mailbox.
+        let Some((validity, uid)) = id.imap_uid() else {
+            return Ok(());
+        };
+        let mut attempt = 0;
+        loop {
+            let result = self.runtime.block_on(self.imap.delete_once(validity, uid));
+            match result {
+                Ok(()) => return Ok(()),
+                Err(kind) => {
+                    self.imap.drop_session();
+                    match BACKOFF.get(attempt) {
+                        Some(pause) if transient(&kind) => {
+                            thread::sleep(*pause);
+                            attempt += 1;
+                        }
+                        _ => return Err(FetchError::Server(self.imap_error(kind))),
+                    }
+                }
+            }
+        }
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Result<(), FetchError> {
+        let started = tokio::time::Instant::now();
+        let deadline = started
+            .checked_add(timeout)
+            .unwrap_or_else(|| started + Duration::from_secs(365 * 24 * 3600));
+        let mut attempt = 0usize;
+        loop {
+            let seen = self.seen.clone();
+            let result = self
+                .runtime
+                .block_on(self.imap.wait_once(seen.as_ref(), deadline));
+            match result {
+                Ok(()) => return Ok(()),
+                Err(kind) => {
+                    let had_session = attempt == 0;
+                    self.imap.drop_session();
+                    if !transient(&kind) {
+                        return Err(FetchError::Server(self.imap_error(kind)));
+                    }
+                    // A broken IDLE: let the caller fetch (it reconnects) at once.
+                    if had_session && matches!(kind, ServerErrorKind::Connection(_)) {
+                        return Ok(());
+                    }
+                    // Cannot connect: try again until the deadline.
+                    let now = tokio::time::Instant::now();
+                    if now >= deadline {
+                        return Err(FetchError::Server(self.imap_error(kind)));
+                    }
+                    let pause = BACKOFF
+                        .get(attempt)
+                        .or(BACKOFF.last())
+                        .copied()
+                        .unwrap_or(Duration::from_secs(1));
+                    thread::sleep(pause.min(deadline - now));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
