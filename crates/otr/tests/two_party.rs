@@ -491,7 +491,10 @@ fn a_one_sided_burst_shares_one_key_pair_until_the_peer_answers() {
     let burst = keyids(&pair.to_bob.queue);
     assert!(burst.iter().all(|k| *k == burst[0]), "{burst:?}");
     pair.run();
-    assert!(pair.to_alice.queue.is_empty(), "receiving sent nothing back");
+    assert!(
+        pair.to_alice.queue.is_empty(),
+        "receiving sent nothing back"
+    );
     // Bob answers; Alice's next message uses a new key pair.
     pair.send(Side::Bob, "answer");
     pair.run();
@@ -547,4 +550,57 @@ fn late_messages_are_readable_only_within_the_retention_window() {
     let _ = pair.bob.poll(pair.now);
     let out = pair.bob.receive("alice", &week, pair.now, &mut pair.rng);
     assert!(out.received.is_empty(), "{:?}", out.received);
+}
+
+#[test]
+fn closing_reveals_every_mac_key_that_authenticated_the_peers_messages() {
+    // Deniability: after the session ends, every MAC key that authenticated a message Bob sent
+    // is published (in the data messages Alice sent, the last one the disconnect), so anyone
+    // could have made those MACs.
+    let config = Config {
+        heartbeat_interval: None,
+        ..Config::default()
+    };
+    let mut pair = Pair::new(20, config);
+    pair.encrypted();
+    let data = |m: &str| match otr::wire::Message::parse(m).unwrap() {
+        otr::wire::Message::Encoded { encoded, .. } => match &encoded.body {
+            otr::wire::Body::Data(d) => (encoded.clone(), d.clone()),
+            _ => panic!("not data"),
+        },
+        _ => panic!("not encoded"),
+    };
+    let (mut from_bob, mut from_alice) = (Vec::new(), Vec::new());
+    for i in 0..5 {
+        pair.send(Side::Bob, &format!("b{i}"));
+        from_bob.extend(pair.to_alice.queue.clone());
+        pair.run();
+        pair.send(Side::Alice, &format!("a{i}"));
+        from_alice.extend(pair.to_bob.queue.clone());
+        pair.run();
+    }
+    let out = pair.alice.disconnect("bob", None, pair.now);
+    from_alice.extend(out.transmit.iter().map(|t| t.message.clone()));
+    let revealed: Vec<Vec<u8>> = from_alice
+        .iter()
+        .flat_map(|m| {
+            let (_, d) = data(m);
+            assert_eq!(d.old_mac_keys.len() % 20, 0);
+            d.old_mac_keys
+                .chunks(20)
+                .map(<[u8]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!revealed.is_empty());
+    for m in &from_bob {
+        let (encoded, d) = data(m);
+        let input = encoded.data_mac_input().unwrap();
+        assert!(
+            revealed
+                .iter()
+                .any(|k| offrecord_crypto::hash::hmac_sha1(k, &[&input]) == d.mac),
+            "the MAC key of a message from Bob was not revealed"
+        );
+    }
 }
