@@ -345,3 +345,62 @@ fn a_corrupt_session_row_fails_that_chat_and_nothing_else() {
     let one_b = w.devices[b].ctx().one_to_one_chat(alice, now).unwrap();
     assert_eq!(w.received(b, one_b), ["plain chat"]);
 }
+
+/// OTR garbage inside a data mail of the chat's own peer device (malformed and truncated
+/// messages, bad base-64, fragment garbage, an OTR error, a query, plain text) is dropped
+/// without a word: no event, nothing sent back, and the chat's next real message arrives.
+#[test]
+fn otr_garbage_in_a_data_mail_is_dropped_silently() {
+    let (mut w, ca, cb) = World::active_pair();
+    let (a, b) = (0, 1);
+    let now = w.now;
+    // A real message, held back until after the garbage.
+    w.devices[b].ctx().send_text(cb, "real", now).unwrap();
+    let real = w.devices[b].ctx().outbox().unwrap().remove(0);
+    let mut mail_events = Vec::new();
+    let mut forger = Forger::new(&mut w, b, a);
+    let control = common::forge::data_control(&mut w, b, cb, a);
+    let bob_tag = w.devices[b].ctx().instance_tag().value();
+    let lines = [
+        "?OTR:AAMD.".to_owned(),
+        "?OTR:!!!!.".to_owned(),
+        format!("?OTR|{bob_tag:08x}|00000000,00009,00002,AAAA,"),
+        "?OTR Error: you are wrong".to_owned(),
+        "?OTRv3?".to_owned(),
+        "just some text".to_owned(),
+    ];
+    let raw = forger.data(&control, lines.join("\r\n").into_bytes());
+    mail_events.extend(w.devices[a].ctx().receive_mail(&raw, now).unwrap().events);
+    assert!(mail_events.is_empty(), "{mail_events:?}");
+    assert!(w.devices[a].ctx().outbox().unwrap().is_empty());
+    // The real message still arrives afterwards.
+    w.mailboxes
+        .entry(w.devices[a].addr.clone())
+        .or_default()
+        .push(real.raw.clone());
+    w.devices[b].ctx().outbox_sent(real.id).unwrap();
+    w.fetch(a);
+    assert_eq!(w.received(a, ca), ["real"]);
+    assert_eq!(w.state(a, ca), OtrState::Active);
+}
+
+/// The account key given to a second device carries no OTR key: each device makes its own OTR
+/// long-term key and instance tag, so an OTR chat is bound to one device.
+#[test]
+fn a_second_device_has_its_own_otr_key_and_instance_tag() {
+    let mut w = World::new();
+    let a = w.account("alice");
+    let a2 = w.second_device(a, "alice-laptop");
+    let exported = w.devices[a].ctx().export_account_key().unwrap();
+    let fp = w.devices[a].ctx().otr_fingerprint();
+    assert!(!exported.windows(fp.len()).any(|win| win == fp));
+    assert_eq!(
+        w.devices[a].ctx().fingerprint(),
+        w.devices[a2].ctx().fingerprint()
+    );
+    assert_ne!(fp, w.devices[a2].ctx().otr_fingerprint());
+    assert_ne!(
+        w.devices[a].ctx().instance_tag(),
+        w.devices[a2].ctx().instance_tag()
+    );
+}

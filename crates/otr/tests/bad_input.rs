@@ -213,3 +213,17 @@ fn corrupt_saved_state_is_an_error_never_a_panic() {
     }
     assert!(otr::Endpoint::restore(&saved, Config::default()).is_ok());
 }
+
+#[test]
+fn text_with_a_nul_character_is_refused_when_sending() {
+    // OTR separates the text from TLVs with a NUL: a text containing one could smuggle TLVs
+    // (such as "disconnected") into the message.
+    let (mut pair, data) = pair_with_data(71);
+    let err = pair
+        .alice
+        .send("bob", "hi\0\x00\x01\x00\x00", pair.now, &mut pair.rng)
+        .unwrap_err();
+    assert_eq!(err, otr::SendError::NulInText);
+    assert!(pair.to_bob.queue.is_empty());
+    intact(&mut pair, &data);
+}
