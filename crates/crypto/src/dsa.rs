@@ -18,6 +18,7 @@
 
 use core::cmp::Ordering;
 use core::fmt;
+use std::sync::OnceLock;
 
 use crypto_bigint::ctutils::CtLt;
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
@@ -25,6 +26,7 @@ use crypto_bigint::{BoxedUint, NonZero, Odd};
 use rand_core::CryptoRng;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
+use crate::mont::{FixedBase, Monty, limbs_of};
 use crate::{CryptoError, hash, mpi, num, prime};
 
 /// Largest accepted size of `p`.
@@ -54,6 +56,33 @@ pub struct DsaPublicKey {
     q_bits: u32,
     q_len: usize,
     fingerprint: [u8; 20],
+}
+
+/// Limbs of the fast path: `p` of at most 1024 bits.
+const FAST_LIMBS: usize = 16;
+
+/// Arithmetic mod `p` with [`Monty`] (16 limbs), and `g`, `y` in its Montgomery form.
+#[derive(Clone)]
+struct FastP {
+    monty: Monty<FAST_LIMBS>,
+    g: [u64; FAST_LIMBS],
+    y: [u64; FAST_LIMBS],
+}
+
+impl FastP {
+    /// The fast path for `p` (odd, at least 3), if it fits in 16 limbs.
+    fn new(p: &BoxedUint, g: &BoxedUint, y: &BoxedUint) -> Option<Self> {
+        let monty = Monty::<FAST_LIMBS>::from_boxed(p)?;
+        let g = monty.enter(&limbs_of(g));
+        let y = monty.enter(&limbs_of(y));
+        Some(Self { monty, g, y })
+    }
+
+    /// Back from Montgomery form to a `BoxedUint`.
+    fn boxed(&self, x: &[u64; FAST_LIMBS]) -> Zeroizing<BoxedUint> {
+        let plain = Zeroizing::new(self.monty.retrieve(x));
+        Zeroizing::new(BoxedUint::from_words(*plain))
+    }
 }
 
 /// Rejects a component of more than `max_bits` bits.
@@ -179,8 +208,24 @@ impl DsaPublicKey {
         let u2 = BoxedMontyForm::new(r.clone(), &self.q_params)
             .mul(&w)
             .retrieve();
-        let v = pow2_vartime(&self.g_monty, &u1, &self.y_monty, &u2).retrieve();
+        // The fast path's parameters are cheap to derive (no allocation), so a public key does
+        // not carry them: it is held by every session.
+        let v = match self.fast() {
+            Some(fast) => {
+                let v = fast
+                    .monty
+                    .multi_pow_vartime(&[(&fast.g, u1.as_words()), (&fast.y, u2.as_words())]);
+                (*fast.boxed(&v)).clone()
+            }
+            None => pow2_vartime(&self.g_monty, &u1, &self.y_monty, &u2).retrieve(),
+        };
         v.rem_vartime(self.q_nz()) == r
+    }
+
+    /// The fixed-size Montgomery arithmetic mod `p` when `p` has at most 1024 bits (every
+    /// OTR key in practice); larger keys use `crypto-bigint`.
+    fn fast(&self) -> Option<FastP> {
+        FastP::new(&self.p, &self.g, &self.y)
     }
 
     /// `q` as a nonzero divisor.
@@ -287,6 +332,10 @@ pub struct DsaPrivateKey {
     x: Zeroizing<BoxedUint>,
     /// `x` in Montgomery form mod `q`, for signing.
     x_monty: Zeroizing<BoxedMontyForm>,
+    /// The fast path's arithmetic mod `p` (keys of at most 1024 bits).
+    fast: Option<Box<FastP>>,
+    /// Precomputed powers of `g` (fast path only), built on the first signature.
+    g_table: OnceLock<FixedBase<FAST_LIMBS>>,
 }
 
 impl DsaPrivateKey {
@@ -339,12 +388,25 @@ impl DsaPrivateKey {
         if !(x.is_nonzero() & x.ct_lt(&public.q)).to_bool() {
             return Err(CryptoError::InvalidDsaKey("x must be in [1, q-1]"));
         }
-        let gx = Zeroizing::new(public.g_monty.pow_bounded_exp(&x, public.q_bits));
-        if gx.retrieve() != public.y {
+        let fast = public.fast().map(Box::new);
+        let gx = Zeroizing::new(match &fast {
+            Some(fast) => {
+                let gx = Zeroizing::new(fast.monty.pow_ct(&fast.g, x.as_words(), public.q_bits));
+                (*fast.boxed(&gx)).clone()
+            }
+            None => public.g_monty.pow_bounded_exp(&x, public.q_bits).retrieve(),
+        });
+        if *gx != public.y {
             return Err(CryptoError::DsaKeyMismatch);
         }
         let x_monty = Zeroizing::new(BoxedMontyForm::new((*x).clone(), &public.q_params));
-        Ok(Self { public, x, x_monty })
+        Ok(Self {
+            public,
+            x,
+            x_monty,
+            fast,
+            g_table: OnceLock::new(),
+        })
     }
 
     /// The public half.
@@ -370,8 +432,7 @@ impl DsaPrivateKey {
         let h = BoxedMontyForm::new(public.reduce_hash(hash_be), &public.q_params);
         loop {
             let k = num::random_below(rng, &public.q, public.q_bits);
-            let gk = Zeroizing::new(public.g_monty.pow_bounded_exp(&k, public.q_bits));
-            let r = gk.retrieve().rem_vartime(public.q_nz());
+            let r = self.g_pow(&k).rem_vartime(public.q_nz());
             if !r.is_nonzero().to_bool() {
                 continue;
             }
@@ -392,6 +453,27 @@ impl DsaPrivateKey {
                 r: num::to_be_padded(&r, public.q_len),
                 s: num::to_be_padded(&s, public.q_len),
             };
+        }
+    }
+}
+
+impl DsaPrivateKey {
+    /// `g^k mod p` for a secret `k` below `q`, constant time in `k` (declared length: the bit
+    /// length of `q`). On the fast path, from a table of powers of `g` built on first use.
+    fn g_pow(&self, k: &BoxedUint) -> Zeroizing<BoxedUint> {
+        let public = &self.public;
+        match &self.fast {
+            Some(fast) => {
+                let table = self
+                    .g_table
+                    .get_or_init(|| FixedBase::new(&fast.monty, &fast.g, public.q_bits));
+                let gk = Zeroizing::new(table.pow_ct(&fast.monty, k.as_words(), public.q_bits));
+                fast.boxed(&gk)
+            }
+            None => {
+                let gk = Zeroizing::new(public.g_monty.pow_bounded_exp(k, public.q_bits));
+                Zeroizing::new(gk.retrieve())
+            }
         }
     }
 }

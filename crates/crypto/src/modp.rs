@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use crypto_bigint::BoxedUint;
 
-use crate::mont::{FixedBase, Monty, limbs_of};
+use crate::mont::{self, FixedBase, Monty, limbs_of};
 use crate::{dh, num};
 
 /// Limbs of a group element.
@@ -76,6 +76,23 @@ pub(crate) fn g_pow_ct(e: &[u64], bits: u32) -> Limbs {
         table.pow_ct(&m.monty, e, bits)
     } else {
         m.monty.pow_ct(&m.g, e, bits)
+    }
+}
+
+/// `g^e` (Montgomery form) for a public exponent `e`: variable time, no squarings (one
+/// multiplication per nonzero 4-bit window).
+pub(crate) fn g_pow_vartime(e: &[u64]) -> Limbs {
+    let m = modp();
+    let bits = mont::bit_len_vartime(e);
+    let table = if bits <= SMALL_TABLE_BITS {
+        small_table()
+    } else {
+        full_table()
+    };
+    if bits <= table.max_bits() {
+        table.pow_vartime(&m.monty, e)
+    } else {
+        m.monty.multi_pow_vartime(&[(&m.g, e)])
     }
 }
 

@@ -23,7 +23,7 @@
 // panic; `get()` in these loops would cost speed for nothing.
 #![allow(clippy::indexing_slicing)]
 
-use crypto_bigint::BoxedUint;
+use crypto_bigint::{BoxedUint, NonZero};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 use zeroize::Zeroize;
 
@@ -152,18 +152,24 @@ impl<const N: usize> Monty<N> {
             return None;
         }
         let n0 = neg_inv(p[0]);
-        // R mod p by doubling 1 (64·N times), then R^2 = (R mod p)·R^2·R^-1... computed by
-        // doubling further: R·2^(64N) mod p. Setup only; variable time in the public p.
-        let mut x = [0u64; N];
-        x[0] = 1;
-        let mut one = [0u64; N];
-        for i in 0..2 * N as u32 * LIMB_BITS {
-            x = Self::double_mod(&x, &p);
-            if i + 1 == N as u32 * LIMB_BITS {
-                one = x;
-            }
+        // R mod p: one division (setup only; variable time in the public p).
+        let mut r_words = vec![0u64; N + 1];
+        if let Some(top) = r_words.last_mut() {
+            *top = 1;
         }
-        Some(Self { p, n0, r2: x, one })
+        let p_boxed = NonZero::new(BoxedUint::from_words(p)).into_option()?;
+        let one = limbs_of(&BoxedUint::from_words(r_words).rem_vartime(&p_boxed));
+        let mut monty = Self {
+            p,
+            n0,
+            r2: [0u64; N],
+            one,
+        };
+        // R^2 mod p = (2 in Montgomery form)^(64·N), computed with Montgomery products only
+        // (they do not need r2): 2·R mod p is one doubled.
+        let two = Self::double_mod(&one, &p);
+        monty.r2 = monty.multi_pow_vartime(&[(&two, &[N as u64 * u64::from(LIMB_BITS)])]);
+        Some(monty)
     }
 
     /// Parameters for a public modulus given as a `BoxedUint` of at most `64·N` bits.
@@ -491,6 +497,25 @@ impl<const N: usize> FixedBase<N> {
     }
 }
 
+impl<const N: usize> FixedBase<N> {
+    /// `b^e` (Montgomery form) for a public exponent: skips zero windows, so variable time in
+    /// `e`. Windows beyond [`FixedBase::max_bits`] are ignored (callers check the length).
+    pub(crate) fn pow_vartime(&self, monty: &Monty<N>, e: &[u64]) -> [u64; N] {
+        let windows = bit_len_vartime(e).div_ceil(WINDOW);
+        let mut acc: Option<[u64; N]> = None;
+        for (window, table) in (0..windows).zip(&self.tables) {
+            let d = digit(e, window, WINDOW) as usize;
+            if d != 0 {
+                acc = Some(match acc {
+                    Some(a) => monty.mul(&a, &table[d]),
+                    None => table[d],
+                });
+            }
+        }
+        acc.unwrap_or(monty.one)
+    }
+}
+
 /// Limbs of a `BoxedUint` into a fixed array (truncating above `64·N` bits; zero-extending).
 pub(crate) fn limbs_of<const N: usize>(x: &BoxedUint) -> [u64; N] {
     let mut out = [0u64; N];
@@ -637,6 +662,8 @@ mod tests {
             let fixed = FixedBase::new(&m, &g, 320);
             prop_assert_eq!(fixed.max_bits(), 320);
             prop_assert_eq!(fixed.pow_ct(&m, &e1, 320), m.pow_ct(&g, &e1, 320));
+            prop_assert_eq!(fixed.pow_vartime(&m, &e1), m.pow_ct(&g, &e1, 320));
+            prop_assert_eq!(fixed.pow_vartime(&m, &[0, 0, 0, 0, 1 << 63]), m.pow_ct(&g, &[0, 0, 0, 0, 1 << 63], 320));
             let both = m.pow2_ct(&g, &e1, &base, &e2, 320);
             let separate = m.mul(&m.pow_ct(&g, &e1, 320), &m.pow_ct(&base, &e2, 320));
             prop_assert_eq!(both, separate);

@@ -928,12 +928,8 @@ impl Expect2 {
         let r7 = Exponent::random(rng);
 
         let pa = g3.pow_secret(&r4);
-        let qa = g1.pow_secret(&r4).mul(&g2.pow_secret(&self.x));
-        let cp = smp_hash(
-            6,
-            &g3.pow_secret(&r5),
-            Some(&g1.pow_secret(&r5).mul(&g2.pow_secret(&r6))),
-        );
+        let qa = g1.pow2_secret(&r4, &g2, &self.x);
+        let cp = smp_hash(6, &g3.pow_secret(&r5), Some(&g1.pow2_secret(&r5, &g2, &r6)));
         let d5 = r5.sub_mul(&r4, &cp);
         let d6 = r6.sub_mul(&self.x, &cp);
         let qa_over_qb = qa.div(&qb);
@@ -986,12 +982,8 @@ impl AwaitingSecret {
         let g2 = self.g2a.pow_secret(&b2);
         let g3 = self.g3a.pow_secret(&b3);
         let pb = g3.pow_secret(&r4);
-        let qb = g1.pow_secret(&r4).mul(&g2.pow_secret(&y));
-        let cp = smp_hash(
-            5,
-            &g3.pow_secret(&r5),
-            Some(&g1.pow_secret(&r5).mul(&g2.pow_secret(&r6))),
-        );
+        let qb = g1.pow2_secret(&r4, &g2, &y);
+        let cp = smp_hash(5, &g3.pow_secret(&r5), Some(&g1.pow2_secret(&r5, &g2, &r6)));
         let d5 = r5.sub_mul(&r4, &cp);
         let d6 = r6.sub_mul(&y, &cp);
 
