@@ -29,7 +29,8 @@ fn median(mut t: Vec<f64>) -> f64 {
     }
 }
 
-/// `samples` samples of `per_sample` calls of `op`, each call `ops_per_call` operations.
+/// `samples` samples (times `OFFRECORD_SCALE`, for profiling) of `per_sample` calls of `op`,
+/// each call `ops_per_call` operations.
 fn measure(
     name: &str,
     samples: usize,
@@ -38,7 +39,11 @@ fn measure(
     mut op: impl FnMut(),
 ) {
     op(); // warm-up
-    let t = (0..samples)
+    let scale: usize = std::env::var("OFFRECORD_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let t = (0..samples * scale)
         .map(|_| {
             let start = Instant::now();
             for _ in 0..per_sample {

@@ -13,8 +13,6 @@
 //! when they leave that window, which keeps the spec's guarantee that no revealed MAC key is ever
 //! accepted. Replays are rejected per key pair by [`ReplayWindow`], in any order.
 
-use std::collections::BTreeMap;
-
 use offrecord_crypto::dh::{DhKeyPair, DhPublicKey};
 use offrecord_crypto::{aes, ct, hash};
 use rand_core::CryptoRng;
@@ -97,9 +95,11 @@ pub(crate) struct ReceivingKeys {
 }
 
 /// Receiving keys of a pair whose DH keys are forgotten.
+#[derive(Zeroize, ZeroizeOnDrop)]
 pub(crate) struct RetainedKeys {
     pub(crate) keys: ReceivingKeys,
     /// When the pair was retired (seconds).
+    #[zeroize(skip)]
     pub(crate) retired_at: u64,
 }
 
@@ -138,6 +138,76 @@ fn first16(h: &[u8; 20]) -> [u8; 16] {
     out
 }
 
+/// Keys of key pairs, by (our key id, their key id), in key order: a vector without spare
+/// capacity (a session has at most four live pairs and a bounded window of retired ones, where a
+/// `BTreeMap` node alone has room for eleven entries) that wipes what it leaves behind, so
+/// that moving entries around leaves no copy of a key in freed or spare memory.
+pub(crate) struct PairMap<V: Zeroize> {
+    entries: Vec<((u32, u32), V)>,
+}
+
+impl<V: Zeroize> PairMap<V> {
+    pub(crate) fn new() -> Self {
+        PairMap {
+            entries: Vec::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn position(&self, key: &(u32, u32)) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| k.cmp(key))
+    }
+
+    pub(crate) fn contains_key(&self, key: &(u32, u32)) -> bool {
+        self.position(key).is_ok()
+    }
+
+    pub(crate) fn get_mut(&mut self, key: &(u32, u32)) -> Option<&mut V> {
+        let at = self.position(key).ok()?;
+        self.entries.get_mut(at).map(|(_, v)| v)
+    }
+
+    /// Inserts or replaces the value of `key`.
+    pub(crate) fn insert(&mut self, key: (u32, u32), value: V) {
+        match self.position(&key) {
+            Ok(at) => {
+                if let Some(slot) = self.entries.get_mut(at) {
+                    slot.1 = value;
+                }
+            }
+            Err(at) => {
+                if self.entries.len() == self.entries.capacity() {
+                    // Grow by hand, exactly, and wipe the old buffer after moving out of it.
+                    let mut grown = Vec::with_capacity(self.entries.len().saturating_add(1));
+                    grown.append(&mut self.entries);
+                    self.entries.zeroize();
+                    self.entries = grown;
+                }
+                self.entries.insert(at, (key, value));
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: &(u32, u32)) -> Option<V> {
+        let at = self.position(key).ok()?;
+        let (_, value) = self.entries.remove(at);
+        // Removing shifted the later entries down: the slot past the end keeps a stale copy.
+        self.entries.spare_capacity_mut().zeroize();
+        Some(value)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&(u32, u32), &V)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
+        self.entries.iter().map(|(_, v)| v)
+    }
+}
+
 /// A decrypted, authenticated data message.
 pub(crate) struct Opened {
     /// The plaintext (human-readable part and TLVs).
@@ -158,9 +228,9 @@ pub(crate) struct KeyState {
     /// `their_y[their_keyid - 1]`, if known.
     pub(crate) their_previous: Option<DhPublicKey>,
     /// Derived keys of live pairs, keyed by (our key id, their key id).
-    pub(crate) pairs: BTreeMap<(u32, u32), PairKeys>,
+    pub(crate) pairs: PairMap<PairKeys>,
     /// Receiving keys of retired pairs, keyed by (our key id, their key id).
-    pub(crate) retained: BTreeMap<(u32, u32), RetainedKeys>,
+    pub(crate) retained: PairMap<RetainedKeys>,
     /// MAC keys to reveal in the next data message we send.
     pub(crate) to_reveal: Zeroizing<Vec<u8>>,
     /// Sending counters of pairs derived from now on start above this value (raised on every
@@ -186,8 +256,8 @@ impl KeyState {
             their_keyid,
             their_current: their_dh,
             their_previous: None,
-            pairs: BTreeMap::new(),
-            retained: BTreeMap::new(),
+            pairs: PairMap::new(),
+            retained: PairMap::new(),
             to_reveal: Zeroizing::new(Vec::new()),
             ctr_base: 0,
             limits,

@@ -49,7 +49,9 @@ use crate::event::{
 };
 use crate::fragment::{self, Fragment, FragmentFormat, Reassembler, ReassemblyLimits};
 use crate::policy::Policy;
-use crate::session::{Encrypted, MsgState, Session, SessionStatus, SmpStatus, Ssid};
+use crate::session::{
+    Encrypted, LongTermKey, MsgState, Session, SessionStatus, SmpSlot, SmpStatus, Ssid,
+};
 use crate::smp::{Smp, SmpError, SmpEvent, SmpSecret};
 use crate::tlv::{self, Plaintext, Tlv};
 use crate::wire::{self, Body, DataMessage, Encoded, Message, ProtocolVersion, Versions};
@@ -161,7 +163,8 @@ pub(crate) struct Peer {
     /// The instance-less session: OTR v2, plaintext state, and our D-H Commit to instance 0.
     pub(crate) master: Session,
     /// One session per remote instance (OTR v3).
-    pub(crate) instances: BTreeMap<InstanceTag, Session>,
+    /// (Boxed: a map node has room for eleven entries, and a session is several hundred bytes.)
+    pub(crate) instances: BTreeMap<InstanceTag, Box<Session>>,
     /// Fragments being reassembled.
     pub(crate) reassembler: Reassembler,
     /// Whether we received a plaintext message since entering plaintext (stop tagging).
@@ -189,6 +192,7 @@ impl Peer {
         let pick = |want: fn(&Session) -> bool| {
             self.instances
                 .values()
+                .map(|s| &**s)
                 .chain(core::iter::once(&self.master))
                 .filter(|s| want(s))
                 .max_by_key(|s| s.secured_at)
@@ -203,7 +207,7 @@ impl Peer {
         if instance == InstanceTag::ZERO {
             Some(&self.master)
         } else {
-            self.instances.get(&instance)
+            self.instances.get(&instance).map(|s| &**s)
         }
     }
 
@@ -211,7 +215,7 @@ impl Peer {
         if instance == InstanceTag::ZERO {
             Some(&mut self.master)
         } else {
-            self.instances.get_mut(&instance)
+            self.instances.get_mut(&instance).map(|s| &mut **s)
         }
     }
 }
@@ -222,7 +226,8 @@ pub struct Endpoint {
     pub(crate) key: DsaPrivateKey,
     pub(crate) instance: InstanceTag,
     pub(crate) config: Config,
-    pub(crate) peers: BTreeMap<String, Peer>,
+    /// (Boxed, like the sessions, so that a map node holds pointers, not eleven peers.)
+    pub(crate) peers: BTreeMap<String, Box<Peer>>,
 }
 
 impl Endpoint {
@@ -267,7 +272,7 @@ impl Endpoint {
         let limits = self.config.reassembly;
         self.peers
             .entry(peer.to_owned())
-            .or_insert_with(|| Peer::new(limits))
+            .or_insert_with(|| Box::new(Peer::new(limits)))
     }
 
     /// The versions our policy allows, as offered in queries and whitespace tags.
@@ -344,7 +349,7 @@ impl Endpoint {
                 );
                 return out;
             }
-            p.instances.insert(target, Session::new(target));
+            p.instances.insert(target, Box::new(Session::new(target)));
         }
         if let Some(session) = p.session_mut(target) {
             session.auth = step.state;
@@ -601,7 +606,7 @@ impl Endpoint {
                 return;
             }
             p.instances
-                .insert(their_instance, Session::new(their_instance));
+                .insert(their_instance, Box::new(Session::new(their_instance)));
         }
         // The bytes the Data MAC covers, exactly as received.
         let mac_input = encoded.raw_data_mac_input(raw).unwrap_or_default();
@@ -722,11 +727,11 @@ impl Endpoint {
         );
         session.msg = MsgState::Encrypted(Box::new(Encrypted {
             version: completed.version,
-            their_long_term: completed.their_long_term,
+            their_long_term: LongTermKey::new(&completed.their_long_term),
             ssid: completed.ssid,
             we_revealed: completed.we_revealed,
             keys,
-            smp: Smp::new(),
+            smp: SmpSlot::default(),
         }));
         session.secured_at = now.max(session.secured_at.saturating_add(1));
         // The AKE messages we just sent count as sending (libotr: no heartbeat right after).
@@ -778,7 +783,7 @@ impl Endpoint {
         let session = if their_instance == InstanceTag::ZERO {
             Some(&mut p.master)
         } else {
-            p.instances.get_mut(&their_instance)
+            p.instances.get_mut(&their_instance).map(|s| &mut **s)
         };
         let Some(session) = session else {
             return;
@@ -1152,7 +1157,7 @@ impl Endpoint {
             None => self
                 .peers
                 .get(peer)
-                .map(Peer::best)
+                .map(|p| p.best())
                 .ok_or(SendError::NoSuchSession(InstanceTag::ZERO))?,
         };
         let mut value = usage.to_be_bytes().to_vec();
@@ -1193,7 +1198,9 @@ impl Endpoint {
         let (instance, enc) = self.encrypted_session(peer, instance)?;
         let theirs = enc.their_long_term.fingerprint();
         let secret = SmpSecret::new(&ours, &theirs, &enc.ssid, secret);
-        let tlvs = enc.smp.start(&secret, question, rng)?;
+        let tlvs = enc.smp.start(&secret, question, rng);
+        enc.smp.settle();
+        let tlvs = tlvs?;
         let mut out = Output::default();
         self.send_smp(&mut out, peer, instance, tlvs, now)?;
         Ok(out)
@@ -1222,7 +1229,9 @@ impl Endpoint {
         }
         let theirs = enc.their_long_term.fingerprint();
         let secret = SmpSecret::new(&theirs, &ours, &enc.ssid, secret);
-        let tlvs = enc.smp.respond(&secret, rng)?;
+        let tlvs = enc.smp.respond(&secret, rng);
+        enc.smp.settle();
+        let tlvs = tlvs?;
         let mut out = Output::default();
         self.send_smp(&mut out, peer, instance, tlvs, now)?;
         Ok(out)
@@ -1239,6 +1248,7 @@ impl Endpoint {
     ) -> Result<Output, SmpRequestError> {
         let (instance, enc) = self.encrypted_session(peer, instance)?;
         let tlvs = enc.smp.abort();
+        enc.smp.settle();
         let mut out = Output::default();
         self.send_smp(&mut out, peer, instance, tlvs, now)?;
         Ok(out)
@@ -1361,7 +1371,9 @@ impl Endpoint {
             {
                 p.stored = None;
             }
-            for s in core::iter::once(&mut p.master).chain(p.instances.values_mut()) {
+            for s in
+                core::iter::once(&mut p.master).chain(p.instances.values_mut().map(|s| &mut **s))
+            {
                 if s.auth.in_progress() && now.saturating_sub(s.auth_since) > ake_timeout {
                     s.auth = AuthState::None;
                 }
@@ -1475,6 +1487,7 @@ fn handle_smp<R: CryptoRng + ?Sized>(
 ) -> (Vec<Tlv>, Option<SmpEvent>) {
     let records_trust = !enc.smp.is_answering_question();
     let (replies, event) = enc.smp.handle(t, rng);
+    enc.smp.settle();
     let trust = match event {
         Some(SmpEvent::Success) => Some("smp"),
         Some(SmpEvent::Failure) => Some(""),

@@ -23,18 +23,16 @@
 //! so that a state restored from this save never reuses a counter that the saving process
 //! might still use before it saves again (the peer only requires counters to increase).
 
-use std::collections::BTreeMap;
-
 use offrecord_crypto::dh::{DhKeyPair, DhPublicKey, DhSecret};
 use offrecord_crypto::dsa::{DsaPrivateKey, DsaPublicKey};
 use zeroize::Zeroizing;
 
 use crate::InstanceTag;
 use crate::ake::{AkeKeys, AuthState, AwaitingDhKey, AwaitingRevealSig, AwaitingSig};
-use crate::data::{KeyState, PairKeys, ReceivingKeys, RetainedKeys};
+use crate::data::{KeyState, PairKeys, PairMap, ReceivingKeys, RetainedKeys};
 use crate::endpoint::{Config, Endpoint, Peer};
 use crate::replay::ReplayWindow;
-use crate::session::{Encrypted, MsgState, Session};
+use crate::session::{Encrypted, LongTermKey, MsgState, Session};
 use crate::smp::Smp;
 use crate::wire::codec::{Reader, put_data, put_u8, put_u16, put_u32};
 use crate::wire::{DhCommit, ProtocolVersion, RevealSignature};
@@ -96,7 +94,7 @@ impl Endpoint {
     /// Saves the whole state. The result holds secret keys: store it as securely as the
     /// long-term key.
     pub fn save(&self) -> Zeroizing<Vec<u8>> {
-        let capacity = 1024 + self.peers.values().map(peer_capacity).sum::<usize>();
+        let capacity = 1024 + self.peers.values().map(|p| peer_capacity(p)).sum::<usize>();
         let mut out = Zeroizing::new(Vec::with_capacity(capacity));
         out.extend_from_slice(MAGIC);
         put_u16(&mut out, FORMAT_VERSION);
@@ -135,7 +133,7 @@ impl Endpoint {
         check_version(r.read_u16()?)?;
         let state = read_peer(&mut r, &self.config)?;
         r.expect_end()?;
-        self.peers.insert(peer.to_owned(), state);
+        self.peers.insert(peer.to_owned(), Box::new(state));
         Ok(())
     }
 
@@ -166,7 +164,7 @@ impl Endpoint {
         for _ in 0..read_count(&mut r)? {
             let name = read_string(&mut r)?;
             let peer = read_peer(&mut r, &endpoint.config)?;
-            endpoint.peers.insert(name, peer);
+            endpoint.peers.insert(name, Box::new(peer));
         }
         r.expect_end()?;
         Ok(endpoint)
@@ -210,7 +208,7 @@ fn peer_capacity(peer: &Peer) -> usize {
         .map(|t| 32 + t.len())
         .sum::<usize>()
         + session(&peer.master)
-        + peer.instances.values().map(session).sum::<usize>()
+        + peer.instances.values().map(|s| session(s)).sum::<usize>()
 }
 
 fn save_peer(out: &mut Vec<u8>, peer: &Peer) {
@@ -239,7 +237,8 @@ fn read_peer(r: &mut Reader<'_>, config: &Config) -> Result<Peer, PickleError> {
     peer.master = read_session(r, limits)?;
     for _ in 0..read_count(r)? {
         let session = read_session(r, limits)?;
-        peer.instances.insert(session.their_instance, session);
+        peer.instances
+            .insert(session.their_instance, Box::new(session));
     }
     Ok(peer)
 }
@@ -305,12 +304,6 @@ fn read_dh_public(r: &mut Reader<'_>) -> Result<DhPublicKey, PickleError> {
     DhPublicKey::from_bytes(r.read_data()?).map_err(|_| PickleError::BadKey("DH public"))
 }
 
-fn put_pubkey(out: &mut Vec<u8>, key: &DsaPublicKey) {
-    for part in key.components() {
-        put_data(out, &part);
-    }
-}
-
 fn read_pubkey(r: &mut Reader<'_>) -> Result<DsaPublicKey, PickleError> {
     let (p, q, g, y) = (
         r.read_data()?,
@@ -370,7 +363,7 @@ fn save_session(out: &mut Vec<u8>, s: &Session) {
         MsgState::Encrypted(e) => {
             put_u8(out, 1);
             put_version(out, e.version);
-            put_pubkey(out, &e.their_long_term);
+            out.extend_from_slice(e.their_long_term.encoded());
             out.extend_from_slice(&e.ssid);
             put_u8(out, u8::from(e.we_revealed));
             save_keys(out, &e.keys);
@@ -382,7 +375,7 @@ fn save_session(out: &mut Vec<u8>, s: &Session) {
         } => {
             put_u8(out, 2);
             put_version(out, *version);
-            put_pubkey(out, their_long_term);
+            out.extend_from_slice(their_long_term.encoded());
         }
     }
 }
@@ -430,7 +423,7 @@ fn read_session(
         0 => MsgState::Plaintext,
         1 => {
             let version = read_version(r)?;
-            let their_long_term = read_pubkey(r)?;
+            let their_long_term = LongTermKey::new(&read_pubkey(r)?);
             let ssid = r.read_array::<8>()?;
             let we_revealed = read_bool(r)?;
             let keys = read_keys(r, limits)?;
@@ -442,12 +435,12 @@ fn read_session(
                 ssid,
                 we_revealed,
                 keys,
-                smp,
+                smp: smp.into(),
             }))
         }
         2 => MsgState::Finished {
             version: read_version(r)?,
-            their_long_term: read_pubkey(r)?,
+            their_long_term: LongTermKey::new(&read_pubkey(r)?),
         },
         other => return Err(PickleError::Corrupt(format!("message state {other}"))),
     };
@@ -502,7 +495,7 @@ fn save_keys(out: &mut Vec<u8>, k: &KeyState) {
         }
     }
     put_count(out, k.pairs.len());
-    for (&(ours, theirs), pair) in &k.pairs {
+    for (&(ours, theirs), pair) in k.pairs.iter() {
         put_u32(out, ours);
         put_u32(out, theirs);
         out.extend_from_slice(&pair.send_aes);
@@ -514,7 +507,7 @@ fn save_keys(out: &mut Vec<u8>, k: &KeyState) {
         save_receiving(out, &pair.recv);
     }
     put_count(out, k.retained.len());
-    for (&(ours, theirs), retained) in &k.retained {
+    for (&(ours, theirs), retained) in k.retained.iter() {
         put_u32(out, ours);
         put_u32(out, theirs);
         put_u64(out, retained.retired_at);
@@ -538,7 +531,7 @@ fn read_keys(
     } else {
         None
     };
-    let mut pairs = BTreeMap::new();
+    let mut pairs = PairMap::new();
     for _ in 0..read_count(r)? {
         let ids = (r.read_u32()?, r.read_u32()?);
         let send_aes = r.read_array::<16>()?;
@@ -555,7 +548,7 @@ fn read_keys(
             },
         );
     }
-    let mut retained = BTreeMap::new();
+    let mut retained = PairMap::new();
     for _ in 0..read_count(r)? {
         let ids = (r.read_u32()?, r.read_u32()?);
         let retired_at = read_u64(r)?;

@@ -16,6 +16,8 @@
 
 use offrecord_crypto::dsa::DsaPublicKey;
 
+use crate::wire::codec::put_data;
+
 use crate::InstanceTag;
 use crate::ake::AuthState;
 use crate::data::KeyState;
@@ -44,15 +46,98 @@ impl MessageState {
     }
 }
 
+/// The peer's long-term DSA public key as a session keeps it: its four components as the
+/// pickle writes them (DATA p, q, g, y) and its fingerprint.
+///
+/// The key's arithmetic form ([`DsaPublicKey`], with precomputed Montgomery parameters, a few
+/// kilobytes) is needed only to verify the AKE signature; an established session needs no more
+/// than what it shows and saves, about 450 bytes.
+#[derive(Clone)]
+pub(crate) struct LongTermKey {
+    fingerprint: [u8; 20],
+    encoded: Box<[u8]>,
+}
+
+impl LongTermKey {
+    pub(crate) fn new(key: &DsaPublicKey) -> LongTermKey {
+        let components = key.components();
+        let mut encoded = Vec::with_capacity(components.iter().map(|c| 4 + c.len()).sum());
+        for part in &components {
+            put_data(&mut encoded, part);
+        }
+        LongTermKey {
+            fingerprint: key.fingerprint(),
+            encoded: encoded.into_boxed_slice(),
+        }
+    }
+
+    /// The fingerprint (SHA-1 of the key's encoding, as libotr computes it).
+    pub(crate) fn fingerprint(&self) -> [u8; 20] {
+        self.fingerprint
+    }
+
+    /// DATA p, DATA q, DATA g, DATA y.
+    pub(crate) fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+}
+
 /// The state of an encrypted session.
 pub(crate) struct Encrypted {
     pub(crate) version: ProtocolVersion,
-    pub(crate) their_long_term: DsaPublicKey,
+    pub(crate) their_long_term: LongTermKey,
     pub(crate) ssid: [u8; 8],
     pub(crate) we_revealed: bool,
     pub(crate) keys: KeyState,
     /// The SMP run of this session (idle until someone starts one).
-    pub(crate) smp: Smp,
+    pub(crate) smp: SmpSlot,
+}
+
+/// The SMP state machine of a session, on the heap only while a run is underway: an idle
+/// session does not carry the state machine's kilobyte (its largest state holds several group
+/// elements inline).
+///
+/// Reading an idle slot sees an idle [`Smp`]; writing boxes one. Call [`SmpSlot::settle`]
+/// after a step that may have ended the run.
+#[derive(Default)]
+pub(crate) struct SmpSlot {
+    run: Option<Box<Smp>>,
+}
+
+/// What an idle slot reads as.
+static IDLE_SMP: std::sync::LazyLock<Smp> = std::sync::LazyLock::new(Smp::new);
+
+impl SmpSlot {
+    /// Frees the state machine if it is back to idle.
+    pub(crate) fn settle(&mut self) {
+        if self.run.as_ref().is_some_and(|smp| !smp.is_in_progress()) {
+            self.run = None;
+        }
+    }
+}
+
+impl From<Smp> for SmpSlot {
+    fn from(smp: Smp) -> SmpSlot {
+        let mut slot = SmpSlot {
+            run: Some(Box::new(smp)),
+        };
+        slot.settle();
+        slot
+    }
+}
+
+impl core::ops::Deref for SmpSlot {
+    type Target = Smp;
+
+    fn deref(&self) -> &Smp {
+        self.run.as_deref().unwrap_or(&IDLE_SMP)
+    }
+}
+
+impl core::ops::DerefMut for SmpSlot {
+    fn deref_mut(&mut self) -> &mut Smp {
+        self.run.get_or_insert_with(|| Box::new(Smp::new()))
+    }
 }
 
 /// `msgstate` with the data each state carries.
@@ -64,7 +149,7 @@ pub(crate) enum MsgState {
     Finished {
         /// The version and key of the session that ended, kept for status display.
         version: ProtocolVersion,
-        their_long_term: DsaPublicKey,
+        their_long_term: LongTermKey,
     },
 }
 
