@@ -432,7 +432,8 @@ impl DsaPrivateKey {
         let h = BoxedMontyForm::new(public.reduce_hash(hash_be), &public.q_params);
         loop {
             let k = num::random_below(rng, &public.q, public.q_bits);
-            let r = self.g_pow(&k).rem_vartime(public.q_nz());
+            // Constant-time reduction: g^k mod p is secret (only r is published).
+            let r = self.g_pow(&k).rem(public.q_nz());
             if !r.is_nonzero().to_bool() {
                 continue;
             }
