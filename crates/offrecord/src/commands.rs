@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, reason_text};
-use crate::home::{Account, Home, write_private};
+use crate::home::{Account, EndpointConfig, Home, MailSetup, ServerConfig, write_private};
 use crate::render;
 use crate::sync::{self, SyncReport};
 
@@ -85,22 +85,121 @@ fn identity_text(ctx: &Context) -> String {
     )
 }
 
-/// `init <address> [--spool <dir>]`: a new account.
-pub fn init(home: &Home, addr: &str, spool: Option<&Path>) -> Result<Report, Error> {
-    let account = home.init(addr, spool)?;
+/// `init <address> [--spool <dir> | server settings]`: a new account.
+pub fn init(home: &Home, addr: &str, setup: MailSetup) -> Result<Report, Error> {
+    let account = home.init_with(addr, setup)?;
     account_created(home, &account, "Created the account")
 }
 
-/// `init-device <address> --account-key <file> [--spool <dir>]`: another device of an account.
+/// `init-device <address> --account-key <file> [--spool <dir> | server settings]`: another
+/// device of an account.
 pub fn init_device(
     home: &Home,
     addr: &str,
     key_file: &Path,
-    spool: Option<&Path>,
+    setup: MailSetup,
 ) -> Result<Report, Error> {
     let key = zeroizing_read(key_file)?;
-    let account = home.init_device(addr, &key, spool)?;
+    let account = home.init_device_with(addr, &key, setup)?;
     account_created(home, &account, "Created another device of")
+}
+
+/// Mail server settings given to `init` / `init-device` (the password is not among them: it
+/// comes from `$OFFRECORD_PASSWORD` or a file, never from the command line).
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The IMAP host.
+    pub imap_host: String,
+    /// The IMAP port [default: 993 for TLS, 143 otherwise].
+    pub imap_port: Option<u16>,
+    /// The IMAP connection's security.
+    pub imap_security: mail::Security,
+    /// The SMTP submission host.
+    pub smtp_host: String,
+    /// The SMTP port [default: 465 for TLS, 587 otherwise].
+    pub smtp_port: Option<u16>,
+    /// The SMTP connection's security.
+    pub smtp_security: mail::Security,
+    /// The login name [default: the address].
+    pub login: Option<String>,
+    /// A file whose first line is the password [default: `$OFFRECORD_PASSWORD`].
+    pub password_file: Option<std::path::PathBuf>,
+    /// A PEM file of extra certificates to trust.
+    pub tls_ca: Option<std::path::PathBuf>,
+}
+
+/// The environment variable that may hold the mail server password.
+pub const PASSWORD_ENV: &str = "OFFRECORD_PASSWORD";
+
+/// Turns server options into a [`MailSetup`], reading the password from `--password-file` or
+/// `$OFFRECORD_PASSWORD`.
+pub fn server_setup(addr: &str, options: ServerOptions) -> Result<MailSetup, Error> {
+    let password = match &options.password_file {
+        Some(file) => {
+            let bytes = zeroizing_read(file)?;
+            let text = std::str::from_utf8(&bytes).map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "The password file {} is not UTF-8 text.",
+                    file.display()
+                ))
+            })?;
+            text.lines().next().unwrap_or_default().to_owned()
+        }
+        None => std::env::var(PASSWORD_ENV).unwrap_or_default(),
+    };
+    if password.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "The mail server needs a password: set ${PASSWORD_ENV} or pass --password-file <file>."
+        )));
+    }
+    let endpoint =
+        |host: String, port: Option<u16>, security: mail::Security, imap: bool| EndpointConfig {
+            host,
+            port: port.unwrap_or(if imap {
+                security.default_imap_port()
+            } else {
+                security.default_smtp_port()
+            }),
+            security: security.into(),
+        };
+    Ok(MailSetup::Server(ServerConfig {
+        imap: endpoint(
+            options.imap_host,
+            options.imap_port,
+            options.imap_security,
+            true,
+        ),
+        smtp: endpoint(
+            options.smtp_host,
+            options.smtp_port,
+            options.smtp_security,
+            false,
+        ),
+        login: options.login.unwrap_or_else(|| addr.to_owned()),
+        password,
+        tls_ca: options.tls_ca,
+    }))
+}
+
+/// Where the account's mail goes, as a line of text (`spool:` or `server:`) and JSON fields.
+fn mail_place(account: &Account) -> (String, serde_json::Value) {
+    match (account.spool_root(), account.server()) {
+        (Some(root), _) => (
+            format!("spool:            {}", root.display()),
+            json!({ "spool": root }),
+        ),
+        (None, Some(server)) => (
+            format!("server:           {}", server.describe()),
+            json!({ "server": {
+                "imap": { "host": server.imap.host, "port": server.imap.port,
+                          "security": server.imap.security },
+                "smtp": { "host": server.smtp.host, "port": server.smtp.port,
+                          "security": server.smtp.security },
+                "login": server.login,
+            } }),
+        ),
+        (None, None) => (String::new(), json!({})),
+    }
 }
 
 /// Reads a secret file into memory that is wiped when dropped.
@@ -112,18 +211,20 @@ fn zeroizing_read(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
 
 fn account_created(home: &Home, account: &Account, what: &str) -> Result<Report, Error> {
     let ctx = &account.ctx;
+    let (place_text, place_json) = mail_place(account);
     let text = format!(
-        "{what} {} in {}.\n{}spool:            {}\n\nNext: give your contact card (`offrecord card`) to a contact, and add theirs with \
+        "{what} {} in {}.\n{}{place_text}\n\nNext: give your contact card (`offrecord card`) to a contact, and add theirs with \
          `offrecord contact add <file>`.",
         ctx.addr(),
         home.dir().display(),
         identity_text(ctx),
-        account.spool_root().display(),
     );
     let mut json = identity_json(ctx);
     if let Some(obj) = json.as_object_mut() {
         obj.insert("home".into(), json!(home.dir()));
-        obj.insert("spool".into(), json!(account.spool_root()));
+        if let Some(place) = place_json.as_object() {
+            obj.extend(place.clone());
+        }
     }
     Ok(Report::new(text, json))
 }
@@ -150,17 +251,19 @@ pub fn export_account_key(home: &Home, file: &Path) -> Result<Report, Error> {
 pub fn whoami(home: &Home) -> Result<Report, Error> {
     let account = home.open()?;
     let ctx = &account.ctx;
+    let (place_text, place_json) = mail_place(&account);
     let mut json = identity_json(ctx);
     if let Some(obj) = json.as_object_mut() {
         obj.insert("home".into(), json!(home.dir()));
-        obj.insert("spool".into(), json!(account.spool_root()));
+        if let Some(place) = place_json.as_object() {
+            obj.extend(place.clone());
+        }
     }
     Ok(Report::new(
         format!(
-            "{}home:             {}\nspool:            {}",
+            "{}home:             {}\n{place_text}",
             identity_text(ctx),
             home.dir().display(),
-            account.spool_root().display()
         ),
         json,
     ))
@@ -671,7 +774,12 @@ pub fn sync_report(ctx: &Context, report: &SyncReport) -> Report {
         text.push_str(&render::event_text(ctx, event));
         text.push('\n');
     }
-    for line in report.send_failures.iter().chain(&report.skipped) {
+    for line in report
+        .send_failures
+        .iter()
+        .chain(&report.skipped)
+        .chain(&report.connection)
+    {
         text.push_str(line);
         text.push('\n');
     }
@@ -683,6 +791,7 @@ pub fn sync_report(ctx: &Context, report: &SyncReport) -> Report {
             "deleted": report.deleted,
             "send_failures": report.send_failures,
             "skipped": report.skipped,
+            "connection": report.connection,
             "events": events_json(&report.events),
         }),
     )
@@ -696,7 +805,7 @@ pub fn plural(n: usize, thing: &str) -> String {
 /// `sync`: one round.
 pub fn sync(home: &Home) -> Result<Report, Error> {
     let mut account = home.open()?;
-    let mut carrier = account.carrier()?;
+    let mut carrier = account.open_carrier()?;
     let report = sync::sync_once(&mut account.ctx, &mut carrier, &now)?;
     Ok(sync_report(&account.ctx, &report))
 }
@@ -709,7 +818,7 @@ pub fn watch(
     on_round: &mut dyn FnMut(Report) -> bool,
 ) -> Result<(), Error> {
     let mut account = home.open()?;
-    let mut carrier = account.carrier()?;
+    let mut carrier = account.open_carrier()?;
     sync::watch(
         &mut account.ctx,
         &mut carrier,

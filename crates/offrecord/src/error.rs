@@ -78,6 +78,9 @@ pub enum Error {
         /// Why.
         source: mail::OpenError,
     },
+    /// The mail server settings do not work (checked by `init`).
+    #[error("Cannot use the mail server: {}.", causes(.0))]
+    Server(#[from] mail::ServerError),
     /// Reading or deleting mail failed.
     #[error("Cannot read the mailbox: {}.", causes(.0))]
     Fetch(#[from] mail::FetchError),

@@ -1,10 +1,14 @@
 //! The home directory of one account (one device): `account.db` (the chat layer's database)
-//! and `config.json` (which carrier moves the mail: for now the embedded spool and its root).
+//! and `config.json` (which carrier moves the mail: the embedded spool and its root, or a mail
+//! server).
 //!
 //! ```text
 //! <home>/                 0700
 //!   account.db            the device database (keys, contacts, chats, outbox)
-//!   config.json           {"version": 1, "carrier": {"kind": "spool", "root": "/abs/spool"}}
+//!   config.json           0600 {"version": 1, "carrier": {"kind": "spool", "root": "/abs/spool"}}
+//!                         or   {"version": 1, "carrier": {"kind": "server", "imap": {"host":
+//!                               ..., "port": 993, "security": "tls"}, "smtp": {...},
+//!                               "login": ..., "password": ..., "tls_ca": null}}
 //! ```
 //!
 //! The default home is `$OFFRECORD_HOME`, else `~/.offrecord`. The default spool is the
@@ -16,8 +20,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chat::Context;
-use mail::Spool;
+use mail::{Batch, Carrier, Cursor, FetchError, MailId, SendError, ServerCarrier, Spool};
 use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::Error;
 
@@ -46,6 +51,173 @@ pub enum CarrierConfig {
         /// The spool root shared by the accounts that talk to each other.
         root: PathBuf,
     },
+    /// A mail account on an IMAP server (reading) and an SMTP submission server (sending).
+    Server(ServerConfig),
+}
+
+/// How a connection to a server is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecurityConfig {
+    /// TLS from the first byte.
+    Tls,
+    /// STARTTLS, required.
+    Starttls,
+    /// No encryption: loopback hosts only.
+    Plain,
+}
+
+impl From<SecurityConfig> for mail::Security {
+    fn from(security: SecurityConfig) -> mail::Security {
+        match security {
+            SecurityConfig::Tls => mail::Security::Tls,
+            SecurityConfig::Starttls => mail::Security::StartTls,
+            SecurityConfig::Plain => mail::Security::Plain,
+        }
+    }
+}
+
+impl From<mail::Security> for SecurityConfig {
+    fn from(security: mail::Security) -> SecurityConfig {
+        match security {
+            mail::Security::Tls => SecurityConfig::Tls,
+            mail::Security::StartTls => SecurityConfig::Starttls,
+            mail::Security::Plain => SecurityConfig::Plain,
+        }
+    }
+}
+
+/// One server: host, port and security.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointConfig {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// How the connection is protected.
+    pub security: SecurityConfig,
+}
+
+impl EndpointConfig {
+    fn endpoint(&self) -> mail::Endpoint {
+        mail::Endpoint {
+            host: self.host.clone(),
+            port: self.port,
+            security: self.security.into(),
+        }
+    }
+}
+
+/// The mail server settings of an account. The password is kept in `config.json` (mode 0600,
+/// in the 0700 home directory), wiped from memory on drop, and never shown.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerConfig {
+    /// The IMAP server.
+    pub imap: EndpointConfig,
+    /// The SMTP submission server.
+    pub smtp: EndpointConfig,
+    /// The login name for both.
+    pub login: String,
+    /// The password for both.
+    pub password: String,
+    /// A PEM file of extra certificates to trust (a test or company CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
+}
+
+impl Drop for ServerConfig {
+    fn drop(&mut self) {
+        self.password.zeroize();
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("imap", &self.imap)
+            .field("smtp", &self.smtp)
+            .field("login", &self.login)
+            .field("password", &"<redacted>")
+            .field("tls_ca", &self.tls_ca)
+            .finish()
+    }
+}
+
+impl ServerConfig {
+    /// The carrier's settings for the account `addr`.
+    pub fn settings(&self, addr: &str) -> mail::ServerSettings {
+        let mut settings = mail::ServerSettings::new(
+            addr,
+            &self.login,
+            Zeroizing::new(self.password.clone()),
+            self.imap.endpoint(),
+            self.smtp.endpoint(),
+        );
+        settings.extra_ca = self.tls_ca.clone();
+        settings
+    }
+
+    /// One line for people: where the mail goes.
+    pub fn describe(&self) -> String {
+        format!(
+            "IMAP {}:{} ({}), SMTP {}:{} ({}), login {}",
+            self.imap.host,
+            self.imap.port,
+            mail::Security::from(self.imap.security),
+            self.smtp.host,
+            self.smtp.port,
+            mail::Security::from(self.smtp.security),
+            self.login
+        )
+    }
+}
+
+/// Where a new account's mail goes.
+#[derive(Clone, Debug)]
+pub enum MailSetup {
+    /// The embedded spool at this root (default: [`Home::default_spool`]).
+    Spool(Option<PathBuf>),
+    /// A mail server; the login is checked before the account is created.
+    Server(ServerConfig),
+}
+
+/// The carrier of an account: the spool or a mail server.
+#[derive(Debug)]
+pub enum AnyCarrier {
+    /// The embedded spool.
+    Spool(Spool),
+    /// IMAP + SMTP.
+    Server(Box<ServerCarrier>),
+}
+
+impl Carrier for AnyCarrier {
+    fn send(&mut self, from: &str, recipients: &[String], raw: &[u8]) -> Result<(), SendError> {
+        match self {
+            AnyCarrier::Spool(c) => c.send(from, recipients, raw),
+            AnyCarrier::Server(c) => c.send(from, recipients, raw),
+        }
+    }
+
+    fn fetch(&mut self, after: Option<&Cursor>) -> Result<Batch, FetchError> {
+        match self {
+            AnyCarrier::Spool(c) => c.fetch(after),
+            AnyCarrier::Server(c) => c.fetch(after),
+        }
+    }
+
+    fn delete(&mut self, id: &MailId) -> Result<(), FetchError> {
+        match self {
+            AnyCarrier::Spool(c) => c.delete(id),
+            AnyCarrier::Server(c) => c.delete(id),
+        }
+    }
+
+    fn wait(&mut self, timeout: std::time::Duration) -> Result<(), FetchError> {
+        match self {
+            AnyCarrier::Spool(c) => c.wait(timeout),
+            AnyCarrier::Server(c) => c.wait(timeout),
+        }
+    }
 }
 
 /// A home directory, which may or may not hold an account yet.
@@ -111,8 +283,14 @@ impl Home {
     /// Creates a new account (its first device) for `addr`, with its mail on the spool `spool`
     /// (default: [`Home::default_spool`]).
     pub fn init(&self, addr: &str, spool: Option<&Path>) -> Result<Account, Error> {
+        self.init_with(addr, MailSetup::Spool(spool.map(Path::to_path_buf)))
+    }
+
+    /// Creates a new account (its first device) for `addr`, with its mail on the spool or a
+    /// server (whose login is checked first).
+    pub fn init_with(&self, addr: &str, setup: MailSetup) -> Result<Account, Error> {
         check_address(addr)?;
-        self.create(spool, |db| Context::create(db, addr))
+        self.create(setup, addr, |db| Context::create(db, addr))
     }
 
     /// Creates another device of the account `addr` from its secret key (written by
@@ -123,13 +301,27 @@ impl Home {
         account_key: &[u8],
         spool: Option<&Path>,
     ) -> Result<Account, Error> {
+        let setup = MailSetup::Spool(spool.map(Path::to_path_buf));
+        self.init_device_with(addr, account_key, setup)
+    }
+
+    /// Creates another device of the account `addr`, with its mail on the spool or a server.
+    pub fn init_device_with(
+        &self,
+        addr: &str,
+        account_key: &[u8],
+        setup: MailSetup,
+    ) -> Result<Account, Error> {
         check_address(addr)?;
-        self.create(spool, |db| Context::create_device(db, addr, account_key))
+        self.create(setup, addr, |db| {
+            Context::create_device(db, addr, account_key)
+        })
     }
 
     fn create(
         &self,
-        spool: Option<&Path>,
+        setup: MailSetup,
+        addr: &str,
         make: impl FnOnce(&Path) -> Result<Context, chat::Error>,
     ) -> Result<Account, Error> {
         if self.has_account() {
@@ -137,16 +329,31 @@ impl Home {
                 home: self.dir.clone(),
             });
         }
-        let root = match spool {
-            Some(root) => root.to_path_buf(),
-            None => self.default_spool(),
+        let carrier = match setup {
+            MailSetup::Spool(spool) => {
+                let root = match spool {
+                    Some(root) => root,
+                    None => self.default_spool(),
+                };
+                create_private_dir(&self.dir)?;
+                create_private_dir(&root)?;
+                let root = fs::canonicalize(&root).map_err(|e| Error::io("open", &root, e))?;
+                CarrierConfig::Spool { root }
+            }
+            MailSetup::Server(mut server) => {
+                if let Some(ca) = &server.tls_ca {
+                    server.tls_ca =
+                        Some(fs::canonicalize(ca).map_err(|e| Error::io("open", ca, e))?);
+                }
+                let mut carrier = ServerCarrier::open(server.settings(addr))?;
+                carrier.check()?;
+                create_private_dir(&self.dir)?;
+                CarrierConfig::Server(server)
+            }
         };
-        create_private_dir(&self.dir)?;
-        create_private_dir(&root)?;
-        let root = fs::canonicalize(&root).map_err(|e| Error::io("open", &root, e))?;
         let config = Config {
             version: 1,
-            carrier: CarrierConfig::Spool { root },
+            carrier,
         };
         let db = self.db_path();
         let ctx = match make(&db) {
@@ -180,7 +387,8 @@ impl Home {
 
     fn read_config(&self) -> Result<Config, Error> {
         let path = self.config_path();
-        let text = fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+        let text =
+            Zeroizing::new(fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?);
         let config: Config = serde_json::from_str(&text).map_err(|e| Error::Config {
             path: path.clone(),
             reason: e.to_string(),
@@ -196,17 +404,20 @@ impl Home {
 
     fn write_config(&self, config: &Config) -> Result<(), Error> {
         let path = self.config_path();
-        let mut text = serde_json::to_string_pretty(config).map_err(|e| Error::Config {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        let mut text =
+            Zeroizing::new(
+                serde_json::to_string_pretty(config).map_err(|e| Error::Config {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?,
+            );
         text.push('\n');
         write_private(&path, text.as_bytes(), true)
     }
 }
 
 impl Account {
-    /// Opens the account's carrier.
+    /// Opens the account's spool (an error for an account on a mail server).
     pub fn carrier(&self) -> Result<Spool, Error> {
         match &self.config.carrier {
             CarrierConfig::Spool { root } => {
@@ -216,13 +427,37 @@ impl Account {
                     source,
                 })
             }
+            CarrierConfig::Server(_) => Err(Error::InvalidArgument(format!(
+                "The account {} uses a mail server, not the spool.",
+                self.ctx.addr()
+            ))),
         }
     }
 
-    /// The spool root.
-    pub fn spool_root(&self) -> &Path {
+    /// Opens the account's carrier, whichever it is. A server carrier connects on first use.
+    pub fn open_carrier(&self) -> Result<AnyCarrier, Error> {
         match &self.config.carrier {
-            CarrierConfig::Spool { root } => root,
+            CarrierConfig::Spool { .. } => self.carrier().map(AnyCarrier::Spool),
+            CarrierConfig::Server(server) => {
+                let carrier = ServerCarrier::open(server.settings(self.ctx.addr()))?;
+                Ok(AnyCarrier::Server(Box::new(carrier)))
+            }
+        }
+    }
+
+    /// The spool root, for an account on the spool.
+    pub fn spool_root(&self) -> Option<&Path> {
+        match &self.config.carrier {
+            CarrierConfig::Spool { root } => Some(root),
+            CarrierConfig::Server(_) => None,
+        }
+    }
+
+    /// The server settings, for an account on a mail server.
+    pub fn server(&self) -> Option<&ServerConfig> {
+        match &self.config.carrier {
+            CarrierConfig::Server(server) => Some(server),
+            CarrierConfig::Spool { .. } => None,
         }
     }
 }

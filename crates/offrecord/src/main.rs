@@ -8,12 +8,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use offrecord::Report;
 use offrecord::commands::{self, VerifyHow};
-use offrecord::home::Home;
+use offrecord::home::{Home, MailSetup};
 
-/// Off-the-Record chats over email, on the embedded local spool.
+/// Off-the-Record chats over email, on the embedded local spool or a mail server (IMAP + SMTP).
 ///
 /// One account (one device) lives in each home directory. Chats are given by their number as
 /// `offrecord chats` shows it.
@@ -40,6 +40,8 @@ enum Command {
         /// next to the home directory]
         #[arg(long, value_name = "DIR")]
         spool: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Set up another device of an existing account (see export-account-key)
     InitDevice {
@@ -51,6 +53,8 @@ enum Command {
         /// The spool directory [default: offrecord-spool next to the home directory]
         #[arg(long, value_name = "DIR")]
         spool: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Write the account's secret OpenPGP key to a new file (mode 0600), for init-device
     ExportAccountKey {
@@ -142,6 +146,93 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+/// A mail server instead of the spool (the password comes from $OFFRECORD_PASSWORD or
+/// --password-file, never from the command line).
+#[derive(Args)]
+struct ServerArgs {
+    /// Use this IMAP server (and --smtp-host) instead of the spool
+    #[arg(
+        long,
+        value_name = "HOST",
+        requires = "smtp_host",
+        conflicts_with = "spool"
+    )]
+    imap_host: Option<String>,
+    /// IMAP port [default: 993 for tls, 143 otherwise]
+    #[arg(long, value_name = "PORT", requires = "imap_host")]
+    imap_port: Option<u16>,
+    /// IMAP connection security (plain only to loopback addresses)
+    #[arg(
+        long,
+        value_name = "SECURITY",
+        default_value = "tls",
+        requires = "imap_host"
+    )]
+    imap_security: SecurityArg,
+    /// The SMTP submission server
+    #[arg(long, value_name = "HOST", requires = "imap_host")]
+    smtp_host: Option<String>,
+    /// SMTP port [default: 465 for tls, 587 otherwise]
+    #[arg(long, value_name = "PORT", requires = "imap_host")]
+    smtp_port: Option<u16>,
+    /// SMTP connection security (plain only to loopback addresses)
+    #[arg(
+        long,
+        value_name = "SECURITY",
+        default_value = "tls",
+        requires = "imap_host"
+    )]
+    smtp_security: SecurityArg,
+    /// Login name for both servers [default: the address]
+    #[arg(long, value_name = "USER", requires = "imap_host")]
+    login: Option<String>,
+    /// A file whose first line is the password [default: $OFFRECORD_PASSWORD]
+    #[arg(long, value_name = "FILE", requires = "imap_host")]
+    password_file: Option<PathBuf>,
+    /// Also trust the certificates in this PEM file (a test or company CA)
+    #[arg(long, value_name = "FILE", requires = "imap_host")]
+    tls_ca: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SecurityArg {
+    /// TLS from the first byte
+    Tls,
+    /// STARTTLS (required)
+    Starttls,
+    /// No encryption (loopback addresses only)
+    Plain,
+}
+
+impl From<SecurityArg> for mail::Security {
+    fn from(security: SecurityArg) -> mail::Security {
+        match security {
+            SecurityArg::Tls => mail::Security::Tls,
+            SecurityArg::Starttls => mail::Security::StartTls,
+            SecurityArg::Plain => mail::Security::Plain,
+        }
+    }
+}
+
+/// The spool, or the server the arguments name.
+fn mail_setup(address: &str, spool: Option<PathBuf>, server: ServerArgs) -> Result<MailSetup> {
+    let (Some(imap_host), Some(smtp_host)) = (server.imap_host, server.smtp_host) else {
+        return Ok(MailSetup::Spool(spool));
+    };
+    let options = commands::ServerOptions {
+        imap_host,
+        imap_port: server.imap_port,
+        imap_security: server.imap_security.into(),
+        smtp_host,
+        smtp_port: server.smtp_port,
+        smtp_security: server.smtp_security.into(),
+        login: server.login,
+        password_file: server.password_file,
+        tls_ca: server.tls_ca,
+    };
+    Ok(commands::server_setup(address, options)?)
 }
 
 #[derive(Subcommand)]
@@ -250,12 +341,20 @@ fn run(cli: Cli) -> Result<()> {
         None => Home::default_dir()?,
     });
     let report = match cli.command {
-        Command::Init { address, spool } => commands::init(&home, &address, spool.as_deref())?,
+        Command::Init {
+            address,
+            spool,
+            server,
+        } => commands::init(&home, &address, mail_setup(&address, spool, server)?)?,
         Command::InitDevice {
             address,
             account_key,
             spool,
-        } => commands::init_device(&home, &address, &account_key, spool.as_deref())?,
+            server,
+        } => {
+            let setup = mail_setup(&address, spool, server)?;
+            commands::init_device(&home, &address, &account_key, setup)?
+        }
         Command::ExportAccountKey { file } => commands::export_account_key(&home, &file)?,
         Command::Whoami => commands::whoami(&home)?,
         Command::Card => commands::card(&home)?,

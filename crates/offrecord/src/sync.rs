@@ -16,7 +16,8 @@
 //! The cursor is stored after the mail's effects are committed, and the chat layer records
 //! every processed Message-ID, so a crash at any instant repeats at most the processing of one
 //! mail, which the chat layer recognises as a duplicate. [`watch`] repeats rounds, sleeping in
-//! [`Carrier::wait`] in between.
+//! [`Carrier::wait`] in between (IMAP IDLE on a mail server), and rides out an unreachable
+//! server by trying again.
 
 use std::time::Duration;
 
@@ -40,6 +41,8 @@ pub struct SyncReport {
     pub skipped: Vec<String>,
     /// What the user may want to see, in order.
     pub events: Vec<Event>,
+    /// Set when the round could not reach the mail server ([`watch`] tries again): why.
+    pub connection: Option<String>,
 }
 
 impl SyncReport {
@@ -50,6 +53,7 @@ impl SyncReport {
             && self.received == 0
             && self.skipped.is_empty()
             && self.events.is_empty()
+            && self.connection.is_none()
     }
 }
 
@@ -146,13 +150,44 @@ pub fn watch<C: Carrier>(
     interval: Duration,
     on_round: &mut dyn FnMut(&Context, &SyncReport) -> bool,
 ) -> Result<(), Error> {
+    let mut failures: u32 = 0;
     loop {
-        let report = sync_once(ctx, carrier, now)?;
-        if !on_round(ctx, &report) {
-            return Ok(());
+        let outcome = sync_once(ctx, carrier, now).and_then(|report| {
+            if on_round(ctx, &report) {
+                carrier.wait(interval)?;
+                Ok(true)
+            } else {
+                Ok(false)
+            }
+        });
+        match outcome {
+            Ok(true) => failures = 0,
+            Ok(false) => return Ok(()),
+            // The server is unreachable (the carrier already retried): say so, pause, and try
+            // again; nothing is lost, the stored cursor moves only with processed mail.
+            Err(error) if is_transient(&error) => {
+                failures = failures.saturating_add(1);
+                let report = SyncReport {
+                    connection: Some(format!(
+                        "The mail server is unreachable; trying again ({}).",
+                        error.to_string().trim_end_matches('.')
+                    )),
+                    ..SyncReport::default()
+                };
+                if !on_round(ctx, &report) {
+                    return Ok(());
+                }
+                let pause = Duration::from_secs(1u64 << failures.min(5)).min(interval);
+                std::thread::sleep(pause);
+            }
+            Err(error) => return Err(error),
         }
-        carrier.wait(interval)?;
     }
+}
+
+/// Whether a round failed only because the mail server could not be reached.
+fn is_transient(error: &Error) -> bool {
+    matches!(error, Error::Fetch(mail::FetchError::Server(server)) if server.is_transient())
 }
 
 /// A send error in one line, with each failed recipient and why.
