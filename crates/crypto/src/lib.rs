@@ -13,8 +13,13 @@
 //!
 //! All integers that cross this API are big-endian byte strings. "Minimal" means without leading
 //! zero bytes (zero is the empty string). Arithmetic with secret exponents (DH private keys, the
-//! DSA private key and the per-signature nonce) is constant time, using `crypto-bigint`'s
-//! Montgomery forms; secrets are wiped on drop and their `Debug` output is redacted.
+//! DSA private key and the per-signature nonce) is constant time: a fixed-size Montgomery
+//! arithmetic specialised to the 1536-bit group (24 limbs) and to DSA-1024 (16 limbs), with
+//! fixed windows over the exponent's declared length, table lookups that read every entry, and
+//! precomputed tables of powers of the generators (`tests/constant_time.rs` checks under
+//! valgrind that the executed instructions do not depend on the secrets). Other sizes and
+//! inversions use `crypto-bigint`. Secrets are wiped on drop and their `Debug` output is
+//! redacted.
 //!
 //! Randomness is always passed in (`R: rand_core::CryptoRng + ?Sized`); this crate never reaches
 //! for a global RNG.
