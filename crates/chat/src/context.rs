@@ -230,6 +230,12 @@ impl Context {
         mailfmt::export_public(&self.identity, &self.addr)
     }
 
+    /// The account's contact card as a vCard 4.0 with the OpenPGP key (RFC 6350), the form
+    /// Delta Chat shares and imports contacts in; [`Context::import_contact`] reads it too.
+    pub fn export_vcard(&self) -> Result<String, Error> {
+        mailfmt::export_vcard(&self.identity, &self.addr, mailfmt::unix_now())
+    }
+
     /// The account's secret OpenPGP key, to set up another device of this account with
     /// [`Context::create_device`]. Never contains this device's OTR key.
     pub fn export_account_key(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
@@ -257,8 +263,9 @@ impl Context {
 
     // ----- contacts -----
 
-    /// Adds (or updates) a contact from their contact card ([`Context::export_public_key`]) or
-    /// an OpenPGP public key. The address comes from the card unless given (a bare key needs
+    /// Adds (or updates) a contact from their contact card ([`Context::export_public_key`]), a
+    /// vCard with a key ([`Context::export_vcard`], Delta Chat's "share contact") or an OpenPGP
+    /// public key. The address comes from the card unless given (a bare key needs
     /// it).
     pub fn import_contact(
         &mut self,

@@ -22,7 +22,7 @@ fn key_err(e: impl std::fmt::Display) -> Error {
     Error::Key(e.to_string())
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -52,8 +52,28 @@ pub(crate) fn export_public(id: &Identity, addr: &str) -> Result<String, Error> 
         .map_err(key_err)
 }
 
-/// Reads a contact card ([`export_public`]) or an OpenPGP public key (armored or binary).
+/// Our contact card as a vCard with the key (what Delta Chat imports with "import vCard").
+pub(crate) fn export_vcard(id: &Identity, addr: &str, now: u64) -> Result<String, Error> {
+    envelope::vcard(addr, "", &id.public_key(), now).map_err(key_err)
+}
+
+/// Reads a contact card ([`export_public`]), a vCard with a key (the first card that has one,
+/// as Delta Chat shares contacts), or an OpenPGP public key (armored or binary).
 pub(crate) fn import_public(bytes: &[u8]) -> Result<KeyInfo, Error> {
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && text.to_ascii_uppercase().contains("BEGIN:VCARD")
+    {
+        let cards = envelope::parse_vcards(text).map_err(key_err)?;
+        let (addr, key) = cards
+            .into_iter()
+            .find_map(|c| Some((c.addr, c.key?)))
+            .ok_or_else(|| Error::Key("the vCard carries no OpenPGP key".into()))?;
+        return Ok(KeyInfo {
+            fingerprint: key.fingerprint().to_hex(),
+            addr: Some(addr),
+            key: key.to_bytes().map_err(key_err)?,
+        });
+    }
     if let Ok(text) = std::str::from_utf8(bytes)
         && text.contains("keydata=")
     {
