@@ -1,0 +1,315 @@
+//! The command-line client over the local test mail server (ci/mailserver/start.sh: Postfix +
+//! Dovecot on 127.0.0.1, any user@offrecord.test with password "offrecord"): two accounts
+//! through the whole OTR lifecycle, and two devices of one account with a contact. Fails (never
+//! skips) when the server is not running.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{Net, event_names};
+use serde_json::Value;
+
+mod server {
+    use std::collections::HashMap;
+    use std::net::TcpStream;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    pub fn repo() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// The server contract (ci/mailserver/env); fails the test when the server is down.
+    pub fn env() -> HashMap<String, String> {
+        let text = std::fs::read_to_string(repo().join("ci/mailserver/env")).unwrap();
+        let env: HashMap<String, String> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        for key in ["OFFRECORD_MAIL_IMAP_PORT", "OFFRECORD_MAIL_SUBMISSION_PORT"] {
+            let port = &env[key];
+            assert!(
+                TcpStream::connect(format!("127.0.0.1:{port}")).is_ok(),
+                "the test mail server is not running (nothing on 127.0.0.1:{port}): \
+                 run `sudo ci/mailserver/start.sh` first"
+            );
+        }
+        env
+    }
+
+    /// A fresh address at the test domain.
+    pub fn fresh(name: &str) -> String {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        format!(
+            "{name}-{}-{nanos}-{}@offrecord.test",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}
+
+/// `init` (or `init-device` with `extra`) of `addr` on the test server, plain on loopback, the
+/// password from the environment.
+fn init_on_server(net: &Net, home: &str, command: &str, addr: &str, extra: &[&str]) -> Value {
+    let env = server::env();
+    let mut args = vec![
+        "--json",
+        command,
+        addr,
+        "--imap-host",
+        "127.0.0.1",
+        "--imap-port",
+        &env["OFFRECORD_MAIL_IMAP_PORT"],
+        "--imap-security",
+        "plain",
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        &env["OFFRECORD_MAIL_SUBMISSION_PORT"],
+        "--smtp-security",
+        "plain",
+    ];
+    args.extend_from_slice(extra);
+    let out = net
+        .cmd(home)
+        .args(&args)
+        .env("OFFRECORD_PASSWORD", &env["OFFRECORD_MAIL_PASSWORD"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Syncs `home` until the events of the rounds satisfy `done` (mail delivery is asynchronous);
+/// the reports.
+fn sync_until(net: &Net, home: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut reports = Vec::new();
+    loop {
+        reports.push(net.sync(home));
+        if done(&reports) {
+            return reports;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{home}: never got there; events: {:?}",
+            event_names(&reports)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Syncs the homes in turn until two rounds a second apart move no mail.
+fn settle(net: &Net, homes: &[&str]) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut quiet = 0;
+    for _ in 0..60 {
+        let mut moved = 0;
+        for home in homes {
+            let report = net.sync(home);
+            moved += report["sent"].as_u64().unwrap() + report["received"].as_u64().unwrap();
+            all.push(report);
+        }
+        if moved == 0 {
+            quiet += 1;
+            if quiet == 2 {
+                return all;
+            }
+            std::thread::sleep(Duration::from_millis(700));
+        } else {
+            quiet = 0;
+        }
+    }
+    panic!("the homes {homes:?} never settled");
+}
+
+fn texts(reports: &[Value], event: &str) -> Vec<String> {
+    reports
+        .iter()
+        .flat_map(|r| r["events"].as_array().unwrap().clone())
+        .filter(|e| e["event"] == event)
+        .map(|e| e["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn two_accounts_whole_lifecycle_over_imap_and_smtp() {
+    let net = Net::new();
+    let (alice, bob) = (server::fresh("alice"), server::fresh("bob"));
+    // Alice over TLS (IMAPS and SMTPS) with the test CA, bob in plain on loopback.
+    let env = server::env();
+    let out = net
+        .cmd("alice")
+        .args([
+            "--json",
+            "init",
+            &alice,
+            "--imap-host",
+            "localhost",
+            "--imap-port",
+            &env["OFFRECORD_MAIL_IMAPS_PORT"],
+            "--smtp-host",
+            "localhost",
+            "--smtp-port",
+            &env["OFFRECORD_MAIL_SMTPS_PORT"],
+            "--tls-ca",
+            &env["OFFRECORD_MAIL_CA"],
+        ])
+        .env("OFFRECORD_PASSWORD", &env["OFFRECORD_MAIL_PASSWORD"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["server"]["imap"]["security"], "tls");
+    let created = init_on_server(&net, "bob", "init", &bob, &[]);
+    assert_eq!(created["server"]["imap"]["security"], "plain");
+    assert_eq!(created["server"]["login"], bob.as_str());
+    // The password is in the private config file only, never shown.
+    let config = std::fs::read_to_string(net.path("bob").join("config.json")).unwrap();
+    assert!(config.contains("\"kind\": \"server\""), "{config}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(net.path("bob").join("config.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(!net.ok("bob", &["whoami"]).contains("offrecord\n"));
+
+    net.exchange_cards("alice", "bob");
+    let ca = net.json("alice", &["otr", "start", &bob])["chat"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    assert_eq!(net.sync("alice")["sent"], 1);
+    sync_until(&net, "bob", |r| {
+        event_names(r).contains(&"invitation_received".to_owned())
+    });
+    let cb = net.otr_chat("bob", "invited");
+    net.ok("bob", &["otr", "accept", &cb]);
+    let reports = settle(&net, &["bob", "alice"]);
+    assert!(!event_names(&reports).contains(&"ignored".to_owned()));
+    for (home, chat) in [("alice", &ca), ("bob", &cb)] {
+        let shown = net.show(home, chat);
+        assert_eq!(shown["state"], "active", "{home}");
+        assert_eq!(shown["verification"], "chat_key");
+    }
+
+    // Bob is not running while alice writes; then the other way round.
+    let from_alice = ["first from alice over imap", "second from alice over imap"];
+    for text in from_alice {
+        net.ok("alice", &["send", &ca, text]);
+    }
+    assert_eq!(net.sync("alice")["sent"], 2);
+    let reports = sync_until(&net, "bob", |r| texts(r, "incoming_message").len() >= 2);
+    assert_eq!(texts(&reports, "incoming_message"), from_alice);
+    net.ok("bob", &["send", &cb, "answer from bob over smtp"]);
+    assert_eq!(net.sync("bob")["sent"], 1);
+    let reports = sync_until(&net, "alice", |r| !texts(r, "incoming_message").is_empty());
+    assert_eq!(
+        texts(&reports, "incoming_message"),
+        ["answer from bob over smtp"]
+    );
+
+    // SMP with a question.
+    net.ok(
+        "bob",
+        &[
+            "verify",
+            &cb,
+            "--secret",
+            "the old mill",
+            "--question",
+            "Where?",
+        ],
+    );
+    net.sync("bob");
+    let asked = sync_until(&net, "alice", |r| {
+        event_names(r).contains(&"smp_request".to_owned())
+    });
+    let request = asked
+        .iter()
+        .flat_map(|r| r["events"].as_array().unwrap().clone())
+        .find(|e| e["event"] == "smp_request")
+        .unwrap();
+    assert_eq!(request["question"], "Where?");
+    net.ok("alice", &["verify", &ca, "--answer", "the old mill"]);
+    settle(&net, &["alice", "bob"]);
+    assert_eq!(net.show("alice", &ca)["verification"], "smp");
+    assert_eq!(net.show("bob", &cb)["verification"], "smp");
+
+    // Close: read-only on both sides.
+    net.ok("alice", &["otr", "close", &ca]);
+    let reports = settle(&net, &["alice", "bob"]);
+    for (home, chat) in [("alice", &ca), ("bob", &cb)] {
+        assert_eq!(net.show(home, chat)["state"], "closed", "{home}");
+    }
+    let _ = reports;
+}
+
+#[test]
+fn two_devices_on_one_imap_account_and_a_contact() {
+    let net = Net::new();
+    let (alice, bob) = (server::fresh("alice"), server::fresh("bob"));
+    init_on_server(&net, "alice", "init", &alice, &[]);
+    init_on_server(&net, "bob", "init", &bob, &[]);
+    let key: PathBuf = net.path("bob.key");
+    net.ok("bob", &["export-account-key", key.to_str().unwrap()]);
+    init_on_server(
+        &net,
+        "bob-laptop",
+        "init-device",
+        &bob,
+        &["--account-key", key.to_str().unwrap()],
+    );
+    net.exchange_cards("alice", "bob");
+    let card = net.path("alice.card");
+    net.ok("bob-laptop", &["contact", "add", card.to_str().unwrap()]);
+
+    net.json("alice", &["otr", "start", &bob]);
+    assert_eq!(net.sync("alice")["sent"], 1);
+    for device in ["bob", "bob-laptop"] {
+        sync_until(&net, device, |r| {
+            event_names(r).contains(&"invitation_received".to_owned())
+        });
+    }
+    let cp = net.otr_chat("bob", "invited");
+    let cl = net.otr_chat("bob-laptop", "invited");
+    net.ok("bob", &["otr", "accept", &cp]);
+    settle(&net, &["bob", "alice"]);
+    assert_eq!(net.show("bob", &cp)["state"], "active");
+    let reports = sync_until(&net, "bob-laptop", |r| {
+        r.iter()
+            .flat_map(|r| r["events"].as_array().unwrap().clone())
+            .any(|e| e["state"] == "elsewhere")
+    });
+    assert!(!event_names(&reports).contains(&"ignored".to_owned()));
+    let text = net.ok("bob-laptop", &["show", &cl]);
+    assert!(text.contains("accepted on another device"), "{text}");
+}
