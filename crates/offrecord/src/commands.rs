@@ -269,10 +269,15 @@ pub fn whoami(home: &Home) -> Result<Report, Error> {
     ))
 }
 
-/// `card`: the contact card to give to contacts.
-pub fn card(home: &Home) -> Result<Report, Error> {
+/// `card [--vcard]`: the contact card to give to contacts (an Autocrypt header value, or a vCard
+/// with the key for Delta Chat).
+pub fn card(home: &Home, vcard: bool) -> Result<Report, Error> {
     let account = home.open()?;
-    let card = account.ctx.export_public_key()?;
+    let card = if vcard {
+        account.ctx.export_vcard()?
+    } else {
+        account.ctx.export_public_key()?
+    };
     Ok(Report::new(
         card.clone(),
         json!({
@@ -283,7 +288,7 @@ pub fn card(home: &Home) -> Result<Report, Error> {
     ))
 }
 
-/// `contact add <file|->`: imports a contact card (or an OpenPGP public key).
+/// `contact add <file|->`: imports a contact card, a vCard with a key, or an OpenPGP public key.
 pub fn contact_add(home: &Home, source: &str) -> Result<Report, Error> {
     let mut account = home.open()?;
     let bytes = if source == "-" {

@@ -64,7 +64,11 @@ enum Command {
     /// Show the address, the OpenPGP fingerprint and this device's OTR fingerprint
     Whoami,
     /// Print the contact card to give to contacts
-    Card,
+    Card {
+        /// Print it as a vCard with the key (what Delta Chat imports; `contact add` reads both)
+        #[arg(long)]
+        vcard: bool,
+    },
     /// Manage contacts
     Contact {
         #[command(subcommand)]
@@ -237,7 +241,8 @@ fn mail_setup(address: &str, spool: Option<PathBuf>, server: ServerArgs) -> Resu
 
 #[derive(Subcommand)]
 enum ContactCommand {
-    /// Add a contact from their contact card (a file, or - for standard input)
+    /// Add a contact from their contact card or vCard with a key (a file, or - for standard
+    /// input)
     Add {
         /// The card file, or -
         file: String,
@@ -357,7 +362,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::ExportAccountKey { file } => commands::export_account_key(&home, &file)?,
         Command::Whoami => commands::whoami(&home)?,
-        Command::Card => commands::card(&home)?,
+        Command::Card { vcard } => commands::card(&home, vcard)?,
         Command::Contact {
             action: ContactCommand::Add { file },
         } => commands::contact_add(&home, &file)?,

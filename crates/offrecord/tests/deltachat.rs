@@ -15,6 +15,9 @@
 //! data messages, SMP, close) shows in Delta Chat as nothing or a sensible sentence, never as
 //! `?OTR` text or a file.
 //!
+//! A second test runs the 1:1 and invitation checks with the real `offrecord` binary over
+//! IMAP and SMTP (`init --imap-host ...`, `card --vcard`, `contact add`, `send`, `sync`).
+//!
 //! Fails (never skips) when the mail server or deltachat-rpc-server is missing.
 
 #![allow(
@@ -275,4 +278,142 @@ fn delta_chat_is_a_peer() {
             last
         ]
     );
+}
+
+/// Runs the `offrecord` binary with `--json --home <home>` (password from the environment);
+/// its JSON report.
+fn cli(home: &std::path::Path, server: &MailServer, args: &[&str]) -> Value {
+    let out = assert_cmd::cargo::cargo_bin_cmd!("offrecord")
+        .arg("--json")
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("OFFRECORD_HOME")
+        .env("OFFRECORD_PASSWORD", server.password())
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "offrecord {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "offrecord {args:?}: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+#[test]
+fn delta_chat_and_the_offrecord_binary_over_imap_smtp() {
+    let server = MailServer::get();
+    let mut rpc = Rpc::start();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("alice");
+    let alice_addr = server.addr("dccli-alice");
+    let bob_addr = server.addr("dccli-bob");
+    let acc = rpc.account(&server, &bob_addr);
+    let host = server.host().to_owned();
+    let imap_port = server.imap_port().to_string();
+    let smtp_port = server.submission_port().to_string();
+    cli(
+        &home,
+        &server,
+        &[
+            "init",
+            &alice_addr,
+            "--imap-host",
+            &host,
+            "--imap-port",
+            &imap_port,
+            "--imap-security",
+            "plain",
+            "--smtp-host",
+            &host,
+            "--smtp-port",
+            &smtp_port,
+            "--smtp-security",
+            "plain",
+        ],
+    );
+
+    // vCards both ways.
+    let card = cli(&home, &server, &["card", "--vcard"]);
+    let vcard = card["card"].as_str().unwrap();
+    assert!(
+        vcard.starts_with("BEGIN:VCARD\r\nVERSION:4.0\r\n"),
+        "{vcard}"
+    );
+    let ids = rpc.call("import_vcard_contents", json!([acc, vcard]));
+    let alice_in_dc = ids[0].as_u64().expect("Delta Chat imported the vCard");
+    let dc_chat = rpc.call("create_chat_by_contact_id", json!([acc, alice_in_dc]));
+    let bob_vcard = rpc.call("make_vcard", json!([acc, [1]]));
+    let bob_card = dir.path().join("bob.vcf");
+    std::fs::write(&bob_card, bob_vcard.as_str().unwrap()).unwrap();
+    let added = cli(
+        &home,
+        &server,
+        &["contact", "add", bob_card.to_str().unwrap()],
+    );
+    assert_eq!(added["address"], bob_addr.as_str());
+
+    // Offrecord -> Delta Chat over SMTP.
+    cli(&home, &server, &["send", &bob_addr, TO_DC]);
+    let report = cli(&home, &server, &["sync"]);
+    assert_eq!(report["sent"], 1, "{report}");
+    let shown = rpc.wait_for_message(acc, "the 1:1 message from the binary", |m| {
+        m["text"] == TO_DC
+    });
+    assert_eq!(shown["showPadlock"], true, "{}", summary(&shown));
+    assert_eq!(shown["chatId"], dc_chat);
+
+    // Delta Chat -> Offrecord over IMAP.
+    rpc.call("misc_send_text_message", json!([acc, dc_chat, FROM_DC]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let report = cli(&home, &server, &["sync"]);
+        if report["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["text"] == FROM_DC)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Delta Chat's message did not arrive in Offrecord"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let chats = cli(&home, &server, &["chats"]);
+    let one = chats["chats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "one_to_one")
+        .unwrap()["chat"]
+        .to_string();
+    let shown_in_offrecord = cli(&home, &server, &["show", &one]);
+    let reply = shown_in_offrecord["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["text"] == FROM_DC)
+        .expect("the reply is in the 1:1 chat");
+    assert_eq!(reply["direction"], "in");
+    assert_eq!(reply["encrypted"], true);
+
+    // The invitation, over SMTP: the fallback sentence in Delta Chat.
+    cli(&home, &server, &["otr", "start", &bob_addr]);
+    cli(&home, &server, &["sync"]);
+    let invite_text = protocol::fallback_text(protocol::Kind::Invite, &alice_addr);
+    let shown = rpc.wait_for_message(acc, "the invitation from the binary", |m| {
+        m["text"] == invite_text.as_str()
+    });
+    assert_eq!(shown["showPadlock"], true, "{}", summary(&shown));
+    assert_eq!(shown["chatId"], dc_chat);
+    assert!(shown["file"].is_null());
 }
