@@ -59,7 +59,7 @@ fn check_test(source: &str, name: &str) -> Result<(), String> {
     if attrs.iter().any(|a| a.starts_with("#[ignore")) {
         return Err("is #[ignore]d".into());
     }
-    let is_test = attrs.iter().any(|a| *a == "#[test]");
+    let is_test = attrs.contains(&"#[test]");
     let in_proptest = indented && source[..source.find(&needle).unwrap()].contains("proptest!");
     if is_test || in_proptest {
         Ok(())
