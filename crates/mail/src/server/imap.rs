@@ -351,6 +351,8 @@ impl Imap {
         };
         let session = &mut live.session;
         let uids = timed(async {
+            // NOOP first: the server reports what was delivered since the last command.
+            session.noop().await.map_err(imap_error)?;
             session
                 .uid_search(format!("UID {start}:*"))
                 .await

@@ -153,6 +153,10 @@ impl Smtp {
             match timed(async { Ok(transport.auth(mechanism, &credentials).await) }).await? {
                 Ok(_) => return Ok(transport),
                 Err(error) => match classify(error) {
+                    // 535: the credentials are wrong; another mechanism will not change that.
+                    Failure::Refused(535, text) => {
+                        return Err(ServerErrorKind::Login(format!("535 {text}")));
+                    }
                     Failure::Refused(code, text) => refusal = format!("{code} {text}"),
                     Failure::Session(kind) => return Err(kind),
                 },
