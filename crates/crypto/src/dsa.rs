@@ -19,6 +19,7 @@
 use core::cmp::Ordering;
 use core::fmt;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use crypto_bigint::ctutils::CtLt;
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
@@ -334,8 +335,12 @@ pub struct DsaPrivateKey {
     x_monty: Zeroizing<BoxedMontyForm>,
     /// The fast path's arithmetic mod `p` (keys of at most 1024 bits).
     fast: Option<Box<FastP>>,
-    /// Precomputed powers of `g` (fast path only), built on the first signature.
+    /// Precomputed powers of `g` (fast path only), built on the second signature: building
+    /// costs about as much as three signatures without it, so a key object that signs once
+    /// (e.g. loaded for one AKE) never pays for it.
     g_table: OnceLock<FixedBase<FAST_LIMBS>>,
+    /// Whether this key object has signed before.
+    signed: AtomicBool,
 }
 
 impl DsaPrivateKey {
@@ -406,6 +411,7 @@ impl DsaPrivateKey {
             x_monty,
             fast,
             g_table: OnceLock::new(),
+            signed: AtomicBool::new(false),
         })
     }
 
@@ -465,10 +471,16 @@ impl DsaPrivateKey {
         let public = &self.public;
         match &self.fast {
             Some(fast) => {
-                let table = self
-                    .g_table
-                    .get_or_init(|| FixedBase::new(&fast.monty, &fast.g, public.q_bits));
-                let gk = Zeroizing::new(table.pow_ct(&fast.monty, k.as_words(), public.q_bits));
+                // Which path runs depends on how often this object has signed, never on k.
+                let gk = if self.signed.swap(true, AtomicOrdering::Relaxed) {
+                    let table = self
+                        .g_table
+                        .get_or_init(|| FixedBase::new(&fast.monty, &fast.g, public.q_bits));
+                    table.pow_ct(&fast.monty, k.as_words(), public.q_bits)
+                } else {
+                    fast.monty.pow_ct(&fast.g, k.as_words(), public.q_bits)
+                };
+                let gk = Zeroizing::new(gk);
                 fast.boxed(&gk)
             }
             None => {
