@@ -228,6 +228,9 @@ fn two_accounts_whole_lifecycle_over_imap_and_smtp() {
     }
     assert_eq!(net.sync("alice")["sent"], 2);
     let reports = sync_until(&net, "bob", |r| texts(r, "incoming_message").len() >= 2);
+    // Processed OTR data mail is erased from the server.
+    let deleted: u64 = reports.iter().map(|r| r["deleted"].as_u64().unwrap()).sum();
+    assert!(deleted >= 2, "{reports:?}");
     // Postfix delivers concurrently: the arrival order need not be the sending order.
     let mut got = texts(&reports, "incoming_message");
     got.sort();
@@ -315,4 +318,69 @@ fn two_devices_on_one_imap_account_and_a_contact() {
     assert!(!event_names(&reports).contains(&"ignored".to_owned()));
     let text = net.ok("bob-laptop", &["show", &cl]);
     assert!(text.contains("accepted on another device"), "{text}");
+}
+
+#[test]
+fn init_checks_the_server_settings_first() {
+    let net = Net::new();
+    let env = server::env();
+    let addr = server::fresh("carol");
+    let base = |host: &str| {
+        vec![
+            "init".to_owned(),
+            addr.clone(),
+            "--imap-host".to_owned(),
+            host.to_owned(),
+            "--imap-port".to_owned(),
+            env["OFFRECORD_MAIL_IMAP_PORT"].clone(),
+            "--imap-security".to_owned(),
+            "plain".to_owned(),
+            "--smtp-host".to_owned(),
+            host.to_owned(),
+            "--smtp-port".to_owned(),
+            env["OFFRECORD_MAIL_SUBMISSION_PORT"].clone(),
+            "--smtp-security".to_owned(),
+            "plain".to_owned(),
+        ]
+    };
+    let fails = |args: &[String], password: Option<&str>| {
+        let mut cmd = net.cmd("carol");
+        cmd.args(args).env_remove("OFFRECORD_PASSWORD");
+        if let Some(password) = password {
+            cmd.env("OFFRECORD_PASSWORD", password);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8(out.stderr).unwrap();
+        common::assert_one_sentence(&err);
+        assert!(
+            !net.path("carol").join("account.db").exists(),
+            "nothing created"
+        );
+        err
+    };
+    let err = fails(&base("127.0.0.1"), None);
+    assert!(err.contains("OFFRECORD_PASSWORD"), "{err}");
+    let err = fails(&base("127.0.0.1"), Some("wrong"));
+    assert!(err.contains("login refused"), "{err}");
+    // 192.0.2.1 (TEST-NET-1) is never contacted: plain is refused before connecting.
+    let err = fails(&base("192.0.2.1"), Some("offrecord"));
+    assert!(err.contains("loopback"), "{err}");
+    // The password from a file works.
+    let file = net.path("password");
+    std::fs::write(&file, "offrecord\n").unwrap();
+    let mut args = base("127.0.0.1");
+    args.extend(["--password-file".to_owned(), file.display().to_string()]);
+    let out = net
+        .cmd("carol")
+        .args(&args)
+        .env_remove("OFFRECORD_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("server:"));
 }

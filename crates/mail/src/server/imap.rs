@@ -56,8 +56,20 @@ fn imap_error(error: async_imap::error::Error) -> ServerErrorKind {
     match error {
         Error::Io(e) => ServerErrorKind::Connection(e.to_string()),
         Error::ConnectionLost => ServerErrorKind::Connection("closed by the server".to_owned()),
+        Error::No(text) => ServerErrorKind::Protocol(format!("NO {}", server_text(&text))),
+        Error::Bad(text) => ServerErrorKind::Protocol(format!("BAD {}", server_text(&text))),
         other => ServerErrorKind::Protocol(other.to_string()),
     }
+}
+
+/// The server's own words in async-imap's rendering of a NO or BAD response
+/// (`code: ..., info: Some("...")`), or the rendering itself.
+fn server_text(rendered: &str) -> String {
+    rendered
+        .split_once("info: Some(\"")
+        .and_then(|(_, rest)| rest.rsplit_once("\")"))
+        .map(|(info, _)| info.replace("\\\"", "\""))
+        .unwrap_or_else(|| rendered.to_owned())
 }
 
 impl Imap {
@@ -142,7 +154,7 @@ impl Imap {
                 .await
                 .map_err(|(e, _)| match e {
                     async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text) => {
-                        ServerErrorKind::Login(text)
+                        ServerErrorKind::Login(server_text(&text))
                     }
                     other => imap_error(other),
                 })
@@ -444,4 +456,20 @@ async fn greeting(client: &mut Client<Stream>) -> Result<(), ServerErrorKind> {
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_text;
+
+    #[test]
+    fn server_words_from_async_imap_renderings() {
+        assert_eq!(
+            server_text(
+                r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")"#
+            ),
+            "[AUTHENTICATIONFAILED] Authentication failed."
+        );
+        assert_eq!(server_text("something else"), "something else");
+    }
 }
