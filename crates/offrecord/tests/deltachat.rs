@@ -15,6 +15,13 @@
 //! data messages, SMP, close) shows in Delta Chat as nothing or a sensible sentence, never as
 //! `?OTR` text or a file.
 //!
+//! Why the OTR data mails do not show: Delta Chat 2.x counts a mail as encrypted only if it
+//! is also validly signed (`MimeMessage::was_encrypted` is "has a signature"), and with its
+//! default `force_encryption=1` drops unencrypted mail silently (a tombstone in its trash
+//! chat). OTR data mails are encrypted but unsigned (deniability), so they vanish. Observed
+//! with 2.65.0: with the non-default `force_encryption=0` the same mails show as unencrypted
+//! `application/x-otr` files from the address in a separate chat (not covered here).
+//!
 //! A second test runs the 1:1 and invitation checks with the real `offrecord` binary over
 //! IMAP and SMTP (`init --imap-host ...`, `card --vcard`, `contact add`, `send`, `sync`).
 //!
