@@ -18,8 +18,6 @@
 
 use core::cmp::Ordering;
 use core::fmt;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use crypto_bigint::ctutils::CtLt;
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
@@ -27,7 +25,7 @@ use crypto_bigint::{BoxedUint, NonZero, Odd};
 use rand_core::CryptoRng;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
-use crate::mont::{FixedBase, Monty, limbs_of};
+use crate::mont::{Monty, limbs_of};
 use crate::{CryptoError, hash, mpi, num, prime};
 
 /// Largest accepted size of `p`.
@@ -335,12 +333,6 @@ pub struct DsaPrivateKey {
     x_monty: Zeroizing<BoxedMontyForm>,
     /// The fast path's arithmetic mod `p` (keys of at most 1024 bits).
     fast: Option<Box<FastP>>,
-    /// Precomputed powers of `g` (fast path only), built on the second signature: building
-    /// costs about as much as three signatures without it, so a key object that signs once
-    /// (e.g. loaded for one AKE) never pays for it.
-    g_table: OnceLock<FixedBase<FAST_LIMBS>>,
-    /// Whether this key object has signed before.
-    signed: AtomicBool,
 }
 
 impl DsaPrivateKey {
@@ -410,8 +402,6 @@ impl DsaPrivateKey {
             x,
             x_monty,
             fast,
-            g_table: OnceLock::new(),
-            signed: AtomicBool::new(false),
         })
     }
 
@@ -466,21 +456,14 @@ impl DsaPrivateKey {
 
 impl DsaPrivateKey {
     /// `g^k mod p` for a secret `k` below `q`, constant time in `k` (declared length: the bit
-    /// length of `q`). On the fast path, from a table of powers of `g` built on first use.
+    /// length of `q`).
     fn g_pow(&self, k: &BoxedUint) -> Zeroizing<BoxedUint> {
         let public = &self.public;
         match &self.fast {
             Some(fast) => {
-                // Which path runs depends on how often this object has signed, never on k.
-                let gk = if self.signed.swap(true, AtomicOrdering::Relaxed) {
-                    let table = self
-                        .g_table
-                        .get_or_init(|| FixedBase::new(&fast.monty, &fast.g, public.q_bits));
-                    table.pow_ct(&fast.monty, k.as_words(), public.q_bits)
-                } else {
-                    fast.monty.pow_ct(&fast.g, k.as_words(), public.q_bits)
-                };
-                let gk = Zeroizing::new(gk);
+                // No table of powers of g: at 80 KB per key it would cost more memory than the
+                // 40 microseconds per signature it saves are worth (OTR signs once per AKE).
+                let gk = Zeroizing::new(fast.monty.pow_ct(&fast.g, k.as_words(), public.q_bits));
                 fast.boxed(&gk)
             }
             None => {
