@@ -223,6 +223,8 @@ pub(crate) struct KeyState {
     pub(crate) our_previous: DhKeyPair,
     /// `our_dh[our_keyid]`.
     pub(crate) our_current: DhKeyPair,
+    /// The public key of `our_current`, encoded once (every message we send announces it).
+    pub(crate) our_current_public: Vec<u8>,
     pub(crate) their_keyid: u32,
     pub(crate) their_current: DhPublicKey,
     /// `their_y[their_keyid - 1]`, if known.
@@ -249,10 +251,12 @@ impl KeyState {
         limits: RetentionLimits,
         rng: &mut R,
     ) -> KeyState {
+        let our_current = DhKeyPair::generate(rng);
         KeyState {
             our_keyid: crate::ake::AKE_KEYID + 1,
             our_previous: our_ake_dh,
-            our_current: DhKeyPair::generate(rng),
+            our_current_public: our_current.public().to_bytes(),
+            our_current,
             their_keyid,
             their_current: their_dh,
             their_previous: None,
@@ -315,7 +319,7 @@ impl KeyState {
         flags: u8,
         encode: impl FnOnce(DataMessage) -> (Vec<u8>, usize),
     ) -> Option<(Vec<u8>, Zeroizing<[u8; 32]>)> {
-        let next_dh = self.our_current.public().to_bytes();
+        let next_dh = self.our_current_public.clone();
         let old_mac_keys = core::mem::take(&mut *self.to_reveal);
         let (ours, theirs, pair) = self.sending_pair()?;
         pair.send_ctr = pair.send_ctr.checked_add(1)?;
@@ -424,6 +428,7 @@ impl KeyState {
             }
         }
         let fresh = DhKeyPair::generate(rng);
+        self.our_current_public = fresh.public().to_bytes();
         self.our_previous = core::mem::replace(&mut self.our_current, fresh);
         self.our_keyid = self.our_keyid.saturating_add(1);
     }

@@ -563,6 +563,7 @@ fn read_keys(
     Ok(KeyState {
         our_keyid,
         our_previous,
+        our_current_public: our_current.public().to_bytes(),
         our_current,
         their_keyid,
         their_current,
