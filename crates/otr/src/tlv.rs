@@ -54,13 +54,36 @@ pub struct Plaintext {
     pub trailing_garbage: usize,
 }
 
+/// The index of the first zero byte: eight bytes at a time (the classic test for a zero byte
+/// in a word), which on a long message is several times faster than a byte loop.
+fn first_nul(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0usize;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            break;
+        }
+        offset += 8;
+    }
+    bytes
+        .get(offset..)?
+        .iter()
+        .position(|&b| b == 0)
+        .map(|i| offset + i)
+}
+
 impl Plaintext {
     /// Splits decrypted bytes: everything before the first NUL is the message; TLVs follow.
     ///
     /// A truncated final record is not an error: it is dropped and counted in
     /// [`Plaintext::trailing_garbage`], so that a message's readable part is never lost.
     pub fn parse(bytes: &[u8]) -> Plaintext {
-        let Some(nul) = bytes.iter().position(|&b| b == 0) else {
+        let Some(nul) = first_nul(bytes) else {
             return Plaintext {
                 message: bytes.to_vec(),
                 tlvs: Vec::new(),
@@ -117,6 +140,23 @@ impl Plaintext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_nul_everywhere() {
+        for len in 0..40 {
+            let mut bytes = vec![0xffu8; len];
+            assert_eq!(first_nul(&bytes), None, "{len}");
+            for at in 0..len {
+                bytes.fill(0x80);
+                bytes[at] = 0;
+                if let Some(later) = bytes.get_mut(at + 3) {
+                    *later = 0;
+                }
+                assert_eq!(first_nul(&bytes), Some(at), "{len} {at}");
+            }
+        }
+        assert_eq!(first_nul(&[1, 0x01, 0x80, 0, 0x81]), Some(3));
+    }
 
     #[test]
     fn spec_examples_parse() {
