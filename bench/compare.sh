@@ -41,20 +41,31 @@ echo "cpu: $model, $(nproc) cores; $(. /etc/os-release && echo "$PRETTY_NAME"); 
 echo "libotr $(dpkg-query -W -f '${Version}' libotr5 2>/dev/null || echo '?'), \
 OpenSSL $(openssl version 2>/dev/null | awk '{print $2}' || echo '?'), $(rustc --version)"
 
-echo "== running (this takes a minute or two)" >&2
+# The three programs run one after the other, ROUNDS times interleaved, and each figure is the
+# median over the rounds of the per-round medians: on a shared machine the load changes from
+# minute to minute, and interleaving spreads it over both sides.
+rounds=${ROUNDS:-3}
+echo "== running $rounds rounds (about a minute per round)" >&2
 results="$work/results.txt"
 : >"$results"
-"$work/openssl_modexp" "$work/operands.txt" | tee -a "$results" >&2
-"$work/libotr_bench" "$work" | tee -a "$results" >&2
-(cd "$root" && OFFRECORD_OPERANDS="$work/operands.txt" cargo bench -q -p otr --bench compare) \
-    | tee -a "$results" >&2
+(cd "$root" && cargo bench -q -p otr --bench compare --no-run) >&2
+for round in $(seq "$rounds"); do
+    echo "-- round $round" >&2
+    "$work/openssl_modexp" "$work/operands.txt" | tee -a "$results" >&2
+    "$work/libotr_bench" "$work" | tee -a "$results" >&2
+    (cd "$root" && OFFRECORD_OPERANDS="$work/operands.txt" cargo bench -q -p otr --bench compare) \
+        | tee -a "$results" >&2
+done
 
 python3 - "$results" <<'PY'
 import sys
-medians = {}
+import statistics
+runs = {}
 for line in open(sys.argv[1]):
     who, name, ns, _ = line.split()
-    medians[(who, name)] = float(ns)
+    runs.setdefault((who, name), []).append(float(ns))
+medians = {k: statistics.median(v) for k, v in runs.items()}
+print(f"medians over {max(len(v) for v in runs.values())} interleaved rounds")
 
 def fmt(ns):
     if ns is None:
