@@ -42,6 +42,10 @@ struct Device<'a> {
     delete: bool,
 }
 
+/// The `processed_mail.outcome` of a mail processed and used up (to be deleted from the
+/// server); other processed mail is recorded as `ok`, rejected mail with the reason.
+const OUTCOME_USED_UP: &str = "ok, used up";
+
 /// A mail that cannot be used (recorded and reported, never retried).
 fn reject<T>(why: impl Into<String>) -> Result<T, Error> {
     Err(Error::Mail(why.into()))
@@ -62,16 +66,21 @@ impl Context {
                 });
             }
         };
-        let seen: Option<i64> = self
+        let seen: Option<String> = self
             .conn
             .query_row(
-                "SELECT 1 FROM processed_mail WHERE rfc724_mid = ?1",
+                "SELECT outcome FROM processed_mail WHERE rfc724_mid = ?1",
                 [&parsed.message_id],
                 |r| r.get(0),
             )
             .optional()?;
-        if seen.is_some() {
-            return Ok(Processed::default());
+        if let Some(outcome) = seen {
+            // A duplicate, or the same mail again after a crash between processing and
+            // deleting it: it is still to be deleted if it was used up the first time.
+            return Ok(Processed {
+                events: Vec::new(),
+                delete_from_server: outcome == OUTCOME_USED_UP,
+            });
         }
         let mut tx = self.conn.transaction()?;
         let outcome;
@@ -97,7 +106,7 @@ impl Context {
                     events = device.events;
                     delete = device.delete;
                     sp.commit()?;
-                    outcome = "ok".to_owned();
+                    outcome = if delete { OUTCOME_USED_UP } else { "ok" }.to_owned();
                 }
                 Err(Error::Mail(why)) => {
                     // Undo whatever the mail did, keep only the record that it was seen.
