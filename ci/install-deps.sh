@@ -9,7 +9,11 @@ set -euo pipefail
 # libotr interop partner (interop/libotr-peer): libotr 4.1.x and libgcrypt headers, a C compiler.
 LIBOTR_PACKAGES=(libotr5-dev libgcrypt20-dev pkg-config gcc)
 
-PACKAGE_GROUPS=(LIBOTR_PACKAGES)
+# The constant-time test (crates/crypto/tests/constant_time.rs): callgrind, and setarch to run
+# the probe with address-space randomisation off.
+CT_TEST_PACKAGES=(valgrind util-linux)
+
+PACKAGE_GROUPS=(LIBOTR_PACKAGES CT_TEST_PACKAGES)
 
 missing=()
 for group in "${PACKAGE_GROUPS[@]}"; do
