@@ -217,36 +217,36 @@ pub fn mail_text(data: &[u8]) {
     };
     let text = String::from_utf8_lossy(rest);
     let which = selector % 4;
-    if which == 0 || which == 3 {
-        if let Ok(cursor) = Cursor::from_str(&text) {
-            let printed = cursor.to_string();
-            let again = Cursor::from_str(&printed)
-                .unwrap_or_else(|e| panic!("a printed cursor {printed:?} parses: {e}"));
-            assert_eq!(again, cursor);
-            assert_eq!(again.to_string(), printed);
-        }
+    if (which == 0 || which == 3)
+        && let Ok(cursor) = Cursor::from_str(&text)
+    {
+        let printed = cursor.to_string();
+        let again = Cursor::from_str(&printed)
+            .unwrap_or_else(|e| panic!("a printed cursor {printed:?} parses: {e}"));
+        assert_eq!(again, cursor);
+        assert_eq!(again.to_string(), printed);
     }
-    if which == 1 || which == 3 {
-        if let Ok(id) = MailId::from_str(&text) {
-            let printed = id.to_string();
-            let again = MailId::from_str(&printed)
-                .unwrap_or_else(|e| panic!("a printed mail id {printed:?} parses: {e}"));
-            assert_eq!(again, id);
-            assert_eq!(again.to_string(), printed);
-        }
+    if (which == 1 || which == 3)
+        && let Ok(id) = MailId::from_str(&text)
+    {
+        let printed = id.to_string();
+        let again = MailId::from_str(&printed)
+            .unwrap_or_else(|e| panic!("a printed mail id {printed:?} parses: {e}"));
+        assert_eq!(again, id);
+        assert_eq!(again.to_string(), printed);
     }
-    if which == 2 || which == 3 {
-        if let Ok(address) = Address::parse(&text) {
-            let printed = address.as_str().to_owned();
-            assert!(
-                !printed.contains('/') && !printed.contains("..") && !printed.starts_with('.'),
-                "a path-safe address: {printed:?}"
-            );
-            let again = Address::parse(&printed)
-                .unwrap_or_else(|e| panic!("a normalized address {printed:?} parses: {e}"));
-            assert_eq!(again, address);
-            assert_eq!(address.to_string(), printed);
-        }
+    if (which == 2 || which == 3)
+        && let Ok(address) = Address::parse(&text)
+    {
+        let printed = address.as_str().to_owned();
+        assert!(
+            !printed.contains('/') && !printed.contains("..") && !printed.starts_with('.'),
+            "a path-safe address: {printed:?}"
+        );
+        let again = Address::parse(&printed)
+            .unwrap_or_else(|e| panic!("a normalized address {printed:?} parses: {e}"));
+        assert_eq!(again, address);
+        assert_eq!(address.to_string(), printed);
     }
 }
 

@@ -63,6 +63,10 @@ impl Rng {
     }
 }
 
+/// What must never carry two different ciphertexts: the sender's address, the sender's and
+/// receiver's instance tags, the sender's and recipient's keyids, and the counter.
+type KeyAndCounter = (String, u32, u32, u32, u32, [u8; 8]);
+
 /// The longest any single process may run before the test fails.
 const PROCESS_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -399,7 +403,7 @@ fn run(total: usize, min_kills: usize, seed: u64) {
     }
 
     // Wire: no (key, counter) pair for two ciphertexts, no AKE after establishment.
-    let mut used: HashMap<(String, u32, u32, u32, u32, [u8; 8]), Vec<u8>> = HashMap::new();
+    let mut used: HashMap<KeyAndCounter, Vec<u8>> = HashMap::new();
     let (mut data_messages, mut repeated) = (0usize, 0usize);
     for ((to, name), raw) in &capture.mails {
         if established.contains(&(to.clone(), name.clone())) {

@@ -223,7 +223,7 @@ fn envelope_seeds() -> Vec<(String, Vec<u8>)> {
             "signed.eml",
             build_encrypted(
                 &ids.alice,
-                &[bob_key.clone()],
+                std::slice::from_ref(&bob_key),
                 &to_bob,
                 &inner("hello bob", &[]),
                 Signing::Signed,
@@ -235,7 +235,7 @@ fn envelope_seeds() -> Vec<(String, Vec<u8>)> {
             "unsigned-otr-headers.eml",
             build_encrypted(
                 &ids.alice,
-                &[bob_key.clone()],
+                std::slice::from_ref(&bob_key),
                 &to_bob,
                 &inner("?OTR:AAMD", &otr_headers),
                 Signing::Unsigned,
