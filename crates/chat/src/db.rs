@@ -7,6 +7,11 @@
 //! Pragmas: WAL (readers never block the writer), `synchronous = FULL` (a commit survives power
 //! loss: a queued OTR message and the counter it used are durable before the mail can leave),
 //! `secure_delete = ON` (deleted rows are overwritten, see [`crate::erase`]), foreign keys on.
+//!
+//! Several processes may open one database (`offrecord sync --watch` in one terminal, `send` in
+//! another). Writing transactions therefore begin `IMMEDIATE`: they take the write lock first
+//! and wait for it (busy timeout), instead of reading under a snapshot and failing with
+//! "database is locked" when another process committed meanwhile.
 
 use std::path::Path;
 

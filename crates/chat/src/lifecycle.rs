@@ -11,7 +11,7 @@
 
 use otr::{InstanceTag, Output, ProtocolVersion};
 use rand_chacha::ChaCha20Rng;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
 use crate::context::{Context, OTR_PEER};
@@ -326,7 +326,9 @@ impl Context {
             return Err(Error::CannotSend(reason));
         }
         let row = chat_row(&self.conn, chat)?;
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut sender = Sender {
             identity: &self.identity,
             addr: &self.addr,
@@ -399,7 +401,9 @@ impl Context {
         let invite_id = self.new_invite_id();
         let ours = self.otr.instance_tag();
         let fp = self.otr.fingerprint();
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO chats (kind, contact_id, created_at, otr_state, state_reason, invite_id,
                                 we_invited, our_instance, expires_at)
@@ -459,7 +463,9 @@ impl Context {
             .their_instance
             .ok_or_else(|| Error::Corrupt("invitation without instance".into()))?;
         let ours = self.otr.instance_tag();
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE chats SET our_instance = ?2, expires_at = ?3 WHERE id = ?1",
             params![
@@ -505,7 +511,9 @@ impl Context {
                 "only an invitation can be declined".into(),
             ));
         }
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut sender = Sender {
             identity: &self.identity,
             addr: &self.addr,
@@ -540,7 +548,9 @@ impl Context {
                 }
             )));
         }
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut sender = Sender {
             identity: &self.identity,
             addr: &self.addr,
@@ -667,7 +677,9 @@ impl Context {
         let their = row
             .their_instance
             .ok_or_else(|| Error::Corrupt("active chat without peer instance".into()))?;
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         load_session(&tx, &mut self.otr, chat)?;
         let out = match step(&mut self.otr, their, &mut self.rng) {
             Ok(out) => out,

@@ -2,7 +2,7 @@
 //! state it depends on, so a mail that depends on an OTR counter is never lost and the counter
 //! is never reused, whatever instant the process dies at (design section 6).
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::context::Context;
 use crate::error::Error;
@@ -78,7 +78,9 @@ impl Context {
         permanent: bool,
         now: u64,
     ) -> Result<(), Error> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         if permanent {
             let chat: Option<i64> =
                 tx.query_row("SELECT chat_id FROM outbox WHERE id = ?1", [id], |r| {

@@ -6,7 +6,7 @@
 //! [`Event::Ignored`]; only local failures (the database) are errors.
 
 use otr::{Event as OtrEvent, InstanceTag, Output, ReceivedKind, SmpEventKind};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::context::{Context, OTR_PEER};
 use crate::erase;
@@ -82,7 +82,9 @@ impl Context {
                 delete_from_server: outcome == OUTCOME_USED_UP,
             });
         }
-        let mut tx = self.conn.transaction()?;
+        let mut tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let outcome;
         let events;
         let mut delete = false;
@@ -672,7 +674,9 @@ impl Context {
     /// Runs the timers: expires invitations and key exchanges that ran out (design 4.6), and
     /// erases messages whose disappearing timer ran out.
     pub fn maintenance(&mut self, now: u64) -> Result<Vec<Event>, Error> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut events = Vec::new();
         let stale: Vec<(i64, String)> = {
             let mut stmt = tx.prepare(
