@@ -409,14 +409,21 @@ fn from_address(headers: &[MailHeader<'_>]) -> Result<String, EnvelopeError> {
     Ok(addr.to_owned())
 }
 
+/// The id inside a `Message-ID` value (RFC 5322 `msg-id`: `<id-left@id-right>`, perhaps with
+/// folding white space around it): the part between the first `<` and the next `>`, or the whole
+/// trimmed value when it has no brackets. `None` when empty or when it holds brackets, white
+/// space or control characters (a mangled header; found by fuzzing: `<id>\r\0`).
 fn message_id(value: &str) -> Option<String> {
-    let id = value.trim();
-    let id = id
-        .strip_prefix('<')
-        .and_then(|rest| rest.strip_suffix('>'))
-        .unwrap_or(id)
-        .trim();
-    (!id.is_empty()).then(|| id.to_owned())
+    let trimmed = value.trim_matches(|c: char| c.is_whitespace() || c.is_control());
+    let id = match trimmed.split_once('<') {
+        Some((_, rest)) => rest.split_once('>').map(|(inside, _)| inside)?,
+        None => trimmed,
+    };
+    let clean = !id.is_empty()
+        && !id
+            .chars()
+            .any(|c| c == '<' || c == '>' || c.is_whitespace() || c.is_control());
+    clean.then(|| id.to_owned())
 }
 
 fn date(headers: &[MailHeader<'_>]) -> Option<u64> {
@@ -512,6 +519,27 @@ fn verify<K: KnownKeys + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_ids_are_unwrapped_or_refused() {
+        assert_eq!(
+            message_id(" <Mr.1@example.org> ").as_deref(),
+            Some("Mr.1@example.org")
+        );
+        assert_eq!(
+            message_id("Mr.1@example.org").as_deref(),
+            Some("Mr.1@example.org")
+        );
+        assert_eq!(
+            message_id("<Mr.1@example.org>\r\0").as_deref(),
+            Some("Mr.1@example.org")
+        );
+        assert_eq!(message_id("(c) <a@b> <c@d>").as_deref(), Some("a@b"));
+        assert_eq!(message_id("<>"), None);
+        assert_eq!(message_id("<a@b"), None);
+        assert_eq!(message_id("a b@c"), None);
+        assert_eq!(message_id("a\0b"), None);
+    }
 
     #[test]
     fn format_flowed_is_undone() {
