@@ -516,9 +516,12 @@ fn cursor_text_round_trips_and_garbage_is_a_typed_error() {
         );
     }
     assert!(matches!(
-        "imap:1:2".parse::<Cursor>(),
+        "pop3:1:2".parse::<Cursor>(),
         Err(ParseError::UnknownCarrier { .. })
     ));
+    // Another carrier's cursor parses, and is not a position in this spool.
+    let imap: Cursor = "imap:1:2".parse().unwrap();
+    assert_eq!(imap.to_string(), "imap:1:2");
     assert!(matches!(
         "spool:../../x".parse::<MailId>(),
         Err(ParseError::Malformed { .. })
