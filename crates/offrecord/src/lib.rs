@@ -15,20 +15,20 @@
 //!
 //! ```
 //! use offrecord::commands;
-//! use offrecord::home::Home;
+//! use offrecord::home::{Home, MailSetup};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! // Homes with a common parent share the spool `offrecord-spool` next to them.
 //! let alice = Home::new(dir.path().join("alice"));
 //! let bob = Home::new(dir.path().join("bob"));
-//! commands::init(&alice, "alice@example.org", None)?;
-//! commands::init(&bob, "bob@example.org", None)?;
+//! commands::init(&alice, "alice@example.org", MailSetup::Spool(None))?;
+//! commands::init(&bob, "bob@example.org", MailSetup::Spool(None))?;
 //!
 //! // Exchange contact cards.
 //! for (me, other) in [(&alice, &bob), (&bob, &alice)] {
 //!     let card = dir.path().join("card");
-//!     std::fs::write(&card, commands::card(other)?.text)?;
+//!     std::fs::write(&card, commands::card(other, false)?.text)?;
 //!     commands::contact_add(me, &card.to_string_lossy())?;
 //! }
 //!
