@@ -12,82 +12,19 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin;
 use common::Net;
+use common::server::{self, init_on_server};
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn server_env() -> HashMap<String, String> {
-    let text = std::fs::read_to_string(repo().join("ci/mailserver/env")).unwrap();
-    let env: HashMap<String, String> = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    for key in ["OFFRECORD_MAIL_IMAP_PORT", "OFFRECORD_MAIL_SUBMISSION_PORT"] {
-        let port = &env[key];
-        assert!(
-            TcpStream::connect(format!("127.0.0.1:{port}")).is_ok(),
-            "the test mail server is not running (nothing on 127.0.0.1:{port}): \
-             run `sudo ci/mailserver/start.sh` first"
-        );
-    }
-    env
-}
-
-fn fresh(name: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{name}-{}-{nanos}@offrecord.test", std::process::id())
-}
-
-fn init_on_server(net: &Net, home: &str, addr: &str) {
-    let env = server_env();
-    let out = net
-        .cmd(home)
-        .args([
-            "init",
-            addr,
-            "--imap-host",
-            "127.0.0.1",
-            "--imap-port",
-            &env["OFFRECORD_MAIL_IMAP_PORT"],
-            "--imap-security",
-            "plain",
-            "--smtp-host",
-            "127.0.0.1",
-            "--smtp-port",
-            &env["OFFRECORD_MAIL_SUBMISSION_PORT"],
-            "--smtp-security",
-            "plain",
-        ])
-        .env("OFFRECORD_PASSWORD", &env["OFFRECORD_MAIL_PASSWORD"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Runs a script of ci/mailserver; its standard output.
 fn mailserver(script: &str, args: &[&str]) -> String {
-    let out = Command::new(repo().join("ci/mailserver").join(script))
+    let out = Command::new(server::repo().join("ci/mailserver").join(script))
         .args(args)
         .output()
         .unwrap();
@@ -126,9 +63,9 @@ impl Drop for Watcher {
 #[test]
 fn watch_survives_a_kicked_connection_and_a_dovecot_restart() {
     let net = Net::new();
-    let (alice, bob) = (fresh("alice"), fresh("bob"));
-    init_on_server(&net, "alice", &alice);
-    init_on_server(&net, "bob", &bob);
+    let (alice, bob) = (server::fresh("alice"), server::fresh("bob"));
+    init_on_server(&net, "alice", "init", &alice, &[]);
+    init_on_server(&net, "bob", "init", &bob, &[]);
     net.exchange_cards("alice", "bob");
 
     // Bob watches: one IDLE session, rounds at least every 2 seconds.

@@ -2,6 +2,8 @@
 //! side by side, sharing the spool `offrecord-spool` next to them.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
