@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use crate::address::Address;
 use crate::cursor::{Cursor, MailId};
 use crate::error::{FetchError, SendError, SkipReason};
+use crate::spool::MAX_MAIL_SIZE;
 
 /// A mail system seen from one account: submit mail, read the account's mailbox, delete from it,
 /// wait for news. Implemented by the embedded [`Spool`](crate::Spool) and by
@@ -101,4 +103,31 @@ pub struct Skipped {
     pub id: MailId,
     /// Why it was not returned.
     pub reason: SkipReason,
+}
+
+/// What every carrier checks before it submits anything: `from` is the account's own address,
+/// the mail is within [`MAX_MAIL_SIZE`], and there is a recipient. Returns the sender.
+pub(crate) fn check_submission(
+    own: &Address,
+    from: &str,
+    recipients: &[String],
+    raw: &[u8],
+) -> Result<Address, SendError> {
+    let sender = Address::parse(from).map_err(SendError::InvalidSender)?;
+    if sender != *own {
+        return Err(SendError::SenderMismatch {
+            expected: own.to_string(),
+            found: sender.to_string(),
+        });
+    }
+    if raw.len() > MAX_MAIL_SIZE {
+        return Err(SendError::TooLarge {
+            size: raw.len(),
+            limit: MAX_MAIL_SIZE,
+        });
+    }
+    if recipients.is_empty() {
+        return Err(SendError::NoRecipients);
+    }
+    Ok(sender)
 }

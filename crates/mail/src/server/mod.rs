@@ -35,10 +35,10 @@ use self::imap::Imap;
 pub use self::settings::{Endpoint, Security, ServerSettings, UnknownSecurity};
 use self::smtp::Smtp;
 use crate::address::Address;
-use crate::carrier::{Batch, Carrier};
+use crate::carrier::{Batch, Carrier, check_submission};
 use crate::cursor::{Cursor, MailId};
 use crate::error::{FetchError, SendError};
-use crate::spool::{BatchLimits, MAX_MAIL_SIZE};
+use crate::spool::BatchLimits;
 
 /// Pauses between attempts of an operation that failed for the network's fault.
 const BACKOFF: [Duration; 5] = [
@@ -165,22 +165,7 @@ fn transient(kind: &ServerErrorKind) -> bool {
 
 impl Carrier for ServerCarrier {
     fn send(&mut self, from: &str, recipients: &[String], raw: &[u8]) -> Result<(), SendError> {
-        let sender = Address::parse(from).map_err(SendError::InvalidSender)?;
-        if sender != self.address {
-            return Err(SendError::SenderMismatch {
-                expected: self.address.to_string(),
-                found: sender.to_string(),
-            });
-        }
-        if raw.len() > MAX_MAIL_SIZE {
-            return Err(SendError::TooLarge {
-                size: raw.len(),
-                limit: MAX_MAIL_SIZE,
-            });
-        }
-        if recipients.is_empty() {
-            return Err(SendError::NoRecipients);
-        }
+        let sender = check_submission(&self.address, from, recipients, raw)?;
         let (valid, mut failed) = smtp::dedup_recipients(recipients);
         let mut delivered = Vec::new();
         if !valid.is_empty() {

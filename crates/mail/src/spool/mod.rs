@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use self::mailbox::{Mailbox, ReadOutcome};
 use self::stamp::Stamp;
 use crate::address::Address;
-use crate::carrier::{Batch, Carrier, FetchedMail, Skipped};
+use crate::carrier::{Batch, Carrier, FetchedMail, Skipped, check_submission};
 use crate::cursor::{Cursor, MailId};
 use crate::error::{DeliveryError, FetchError, OpenError, RecipientFailure, SendError};
 
@@ -105,22 +105,7 @@ impl Spool {
 
 impl Carrier for Spool {
     fn send(&mut self, from: &str, recipients: &[String], raw: &[u8]) -> Result<(), SendError> {
-        let sender = Address::parse(from).map_err(SendError::InvalidSender)?;
-        if sender != self.address {
-            return Err(SendError::SenderMismatch {
-                expected: self.address.to_string(),
-                found: sender.to_string(),
-            });
-        }
-        if raw.len() > MAX_MAIL_SIZE {
-            return Err(SendError::TooLarge {
-                size: raw.len(),
-                limit: MAX_MAIL_SIZE,
-            });
-        }
-        if recipients.is_empty() {
-            return Err(SendError::NoRecipients);
-        }
+        check_submission(&self.address, from, recipients, raw)?;
         let mut done = BTreeSet::new();
         let mut delivered = Vec::new();
         let mut failed = Vec::new();
