@@ -1,10 +1,11 @@
 //! The [`Carrier`] trait: what the chat layer needs from a mail system.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::address::Address;
 use crate::cursor::{Cursor, MailId};
-use crate::error::{FetchError, SendError, SkipReason};
+use crate::error::{DeliveryError, FetchError, RecipientFailure, SendError, SkipReason};
 use crate::spool::MAX_MAIL_SIZE;
 
 /// A mail system seen from one account: submit mail, read the account's mailbox, delete from it,
@@ -130,4 +131,28 @@ pub(crate) fn check_submission(
         return Err(SendError::NoRecipients);
     }
     Ok(sender)
+}
+
+/// Recipients deduplicated by normalized address, in the caller's order; the invalid ones as
+/// failures.
+pub(crate) fn dedup_recipients(
+    recipients: &[String],
+) -> (Vec<(String, Address)>, Vec<RecipientFailure>) {
+    let mut seen = BTreeSet::new();
+    let mut valid = Vec::new();
+    let mut invalid = Vec::new();
+    for recipient in recipients {
+        match Address::parse(recipient) {
+            Ok(address) => {
+                if seen.insert(address.to_string()) {
+                    valid.push((recipient.clone(), address));
+                }
+            }
+            Err(error) => invalid.push(RecipientFailure {
+                recipient: recipient.clone(),
+                error: DeliveryError::InvalidAddress(error),
+            }),
+        }
+    }
+    (valid, invalid)
 }

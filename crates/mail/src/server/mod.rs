@@ -35,7 +35,7 @@ use self::imap::Imap;
 pub use self::settings::{Endpoint, Security, ServerSettings, UnknownSecurity};
 use self::smtp::Smtp;
 use crate::address::Address;
-use crate::carrier::{Batch, Carrier, check_submission};
+use crate::carrier::{Batch, Carrier, check_submission, dedup_recipients};
 use crate::cursor::{Cursor, MailId};
 use crate::error::{FetchError, SendError};
 use crate::spool::BatchLimits;
@@ -166,7 +166,7 @@ fn transient(kind: &ServerErrorKind) -> bool {
 impl Carrier for ServerCarrier {
     fn send(&mut self, from: &str, recipients: &[String], raw: &[u8]) -> Result<(), SendError> {
         let sender = check_submission(&self.address, from, recipients, raw)?;
-        let (valid, mut failed) = smtp::dedup_recipients(recipients);
+        let (valid, mut failed) = dedup_recipients(recipients);
         let mut delivered = Vec::new();
         if !valid.is_empty() {
             let outcome = self.runtime.block_on(self.smtp.send(&sender, &valid, raw));

@@ -2,7 +2,6 @@
 //! envelope, data, QUIT). Recipients are offered one by one first, so that each refused one is
 //! reported with the server's reply; the mail then goes to the accepted ones only.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_smtp::authentication::{Credentials, Mechanism};
@@ -281,28 +280,4 @@ impl Smtp {
             },
         }
     }
-}
-
-/// Recipients deduplicated by normalized address, in the caller's order; the invalid ones as
-/// failures.
-pub(crate) fn dedup_recipients(
-    recipients: &[String],
-) -> (Vec<(String, Address)>, Vec<RecipientFailure>) {
-    let mut seen = BTreeSet::new();
-    let mut valid = Vec::new();
-    let mut invalid = Vec::new();
-    for recipient in recipients {
-        match Address::parse(recipient) {
-            Ok(address) => {
-                if seen.insert(address.to_string()) {
-                    valid.push((recipient.clone(), address));
-                }
-            }
-            Err(error) => invalid.push(RecipientFailure {
-                recipient: recipient.clone(),
-                error: DeliveryError::InvalidAddress(error),
-            }),
-        }
-    }
-    (valid, invalid)
 }

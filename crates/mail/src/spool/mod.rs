@@ -13,7 +13,6 @@
 mod mailbox;
 pub(crate) mod stamp;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,7 +20,7 @@ use std::time::{Duration, Instant};
 use self::mailbox::{Mailbox, ReadOutcome};
 use self::stamp::Stamp;
 use crate::address::Address;
-use crate::carrier::{Batch, Carrier, FetchedMail, Skipped, check_submission};
+use crate::carrier::{Batch, Carrier, FetchedMail, Skipped, check_submission, dedup_recipients};
 use crate::cursor::{Cursor, MailId};
 use crate::error::{DeliveryError, FetchError, OpenError, RecipientFailure, SendError};
 
@@ -106,26 +105,14 @@ impl Spool {
 impl Carrier for Spool {
     fn send(&mut self, from: &str, recipients: &[String], raw: &[u8]) -> Result<(), SendError> {
         check_submission(&self.address, from, recipients, raw)?;
-        let mut done = BTreeSet::new();
+        let (valid, mut failed) = dedup_recipients(recipients);
         let mut delivered = Vec::new();
-        let mut failed = Vec::new();
-        for recipient in recipients {
-            let outcome = Address::parse(recipient)
-                .map_err(DeliveryError::from)
-                .and_then(|address| {
-                    let mailbox = Mailbox::new(&self.root, &address);
-                    if !done.insert(address) {
-                        return Ok(None);
-                    }
-                    mailbox.deliver(raw)?;
-                    Ok(Some(()))
-                });
-            match outcome {
-                Ok(Some(())) => delivered.push(recipient.clone()),
-                Ok(None) => {}
+        for (recipient, address) in valid {
+            match Mailbox::new(&self.root, &address).deliver(raw) {
+                Ok(_) => delivered.push(recipient),
                 Err(error) => failed.push(RecipientFailure {
-                    recipient: recipient.clone(),
-                    error,
+                    recipient,
+                    error: error.into(),
                 }),
             }
         }
