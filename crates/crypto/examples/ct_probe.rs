@@ -2,8 +2,12 @@
 //! pattern, for the constant-time test (`tests/constant_time.rs`), which runs it under
 //! valgrind for several patterns and requires identical instruction counts.
 //!
-//! `cargo run --release -p offrecord-crypto --example ct_probe -- <0|1|2|3>`
-//! (0: all bits zero but the lowest, 1: all ones, 2: sparse, 3: random).
+//! `cargo run --release -p offrecord-crypto --example ct_probe -- <0|1|2|3> <asm|portable> [check]`
+//! (0: all bits zero but the lowest, 1: all ones, 2: sparse, 3: random; the implementation of
+//! the Montgomery multiplication, see `group::use_assembly`). It prints the implementation
+//! actually in use, so that the test can check that the assembly ran. With `check` it also
+//! prints a checksum of every result, so that the test can check that both implementations
+//! agree (not under valgrind: the results' minimal encodings have value-dependent lengths).
 //!
 //! The harness itself does the same work for every pattern (a one-digit argument; every
 //! pattern's bytes computed, one selected), so that the whole program's counts can be compared.
@@ -91,6 +95,16 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let want_asm = match std::env::args().nth(2).as_deref() {
+        Some("asm") => true,
+        Some("portable") => false,
+        other => {
+            eprintln!("usage: ct_probe <0|1|2|3> <asm|portable> (got {other:?})");
+            std::process::exit(2);
+        }
+    };
+    let asm = offrecord_crypto::group::use_assembly(want_asm);
+    let mut sum = (std::env::args().nth(3).as_deref() == Some("check")).then(Checksum::default);
     let mut rng = PatternRng {
         pattern,
         random: ChaCha20Rng::seed_from_u64(0x5eed),
@@ -110,7 +124,9 @@ fn main() {
     // DH: g^x from the table, and their^x, with a 320-bit secret.
     let ours = DhKeyPair::generate(&mut rng);
     black_box(ours.public());
+    sum.add_with(|| ours.public().to_bytes().to_vec());
     let shared = ours.secret().diffie_hellman(&peer_public);
+    sum.add_with(|| shared.to_bytes().to_vec());
     // The MPI of s is minimal (Protocol-v3), so its length reveals a leading zero byte; that is
     // inherent to OTR. The peer's key is chosen so that no pattern gives one here.
     if shared.to_bytes().len() != 192 {
@@ -126,13 +142,48 @@ fn main() {
     rng.fill_bytes(&mut digest);
     let x = Exponent::from_digest(&digest);
     let g = GroupElement::generator();
-    black_box(g.pow_secret(&r));
-    black_box(base.pow_secret(&a));
-    black_box(base.pow_secret(&x));
-    black_box(g.pow2_secret(&r, &base, &x));
-    black_box(base.pow2_secret(&r, &base, &a));
-    black_box(r.sub_mul(&a, &challenge));
+    let v = black_box(g.pow_secret(&r));
+    sum.add_with(|| v.to_bytes().to_vec());
+    let v = black_box(base.pow_secret(&a));
+    sum.add_with(|| v.to_bytes().to_vec());
+    let v = black_box(base.pow_secret(&x));
+    sum.add_with(|| v.to_bytes().to_vec());
+    let v = black_box(g.pow2_secret(&r, &base, &x));
+    sum.add_with(|| v.to_bytes().to_vec());
+    let v = black_box(base.pow2_secret(&r, &base, &a));
+    sum.add_with(|| v.to_bytes().to_vec());
+    let v = black_box(r.sub_mul(&a, &challenge));
+    sum.add_with(|| v.to_bytes().to_vec());
 
     // DSA: sign with the nonce k from the pattern.
-    black_box(dsa.sign(&[0x42; 32], &mut rng));
+    let sig = black_box(dsa.sign(&[0x42; 32], &mut rng));
+    sum.add_with(|| [sig.r.as_slice(), sig.s.as_slice()].concat());
+    println!("implementation: {}", if asm { "asm" } else { "portable" });
+    if let Some(sum) = sum {
+        println!("checksum: {:016x}", sum.0);
+    }
+}
+
+/// FNV-1a over the results.
+struct Checksum(u64);
+
+impl Default for Checksum {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+trait Add {
+    /// Adds the bytes `f` returns; `f` is only called when checking.
+    fn add_with(&mut self, f: impl FnOnce() -> Vec<u8>);
+}
+
+impl Add for Option<Checksum> {
+    fn add_with(&mut self, f: impl FnOnce() -> Vec<u8>) {
+        if let Some(sum) = self {
+            for b in f() {
+                sum.0 = (sum.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
 }

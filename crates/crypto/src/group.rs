@@ -439,6 +439,23 @@ impl fmt::Debug for PublicExponent {
     }
 }
 
+/// Selects the implementation of the Montgomery multiplication behind every exponentiation of
+/// this crate (the 1536-bit group, DH and DSA): the x86-64 MULX/ADCX/ADOX assembly (`true`),
+/// which is the default when the processor reports BMI2 and ADX, or the portable Rust
+/// (`false`). Returns whether the assembly is in use afterwards (never on a processor without
+/// BMI2 and ADX). Both compute identical results in constant time; the switch is for tests,
+/// benchmarks and the constant-time probe, which runs both under valgrind (whose emulated
+/// CPUID hides ADX, so the host's `/proc/cpuinfo` flags are consulted as well).
+pub fn use_assembly(on: bool) -> bool {
+    crate::mont::use_asm(on)
+}
+
+/// Whether the x86-64 MULX/ADCX/ADOX assembly is in use (see [`use_assembly`]).
+#[must_use]
+pub fn assembly_in_use() -> bool {
+    crate::mont::asm_in_use()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

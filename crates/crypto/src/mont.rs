@@ -131,6 +131,253 @@ pub(crate) fn select<const N: usize>(table: &[[u64; N]], index: u64) -> [u64; N]
     out
 }
 
+/// The x86-64 Montgomery multiplication with MULX/ADCX/ADOX (BMI2 and ADX), chosen at run
+/// time when the processor has them; [`Monty`] falls back to its portable Rust otherwise.
+///
+/// The assembly is straight-line code plus a loop over the limbs of `a` whose trip count is
+/// the (public) limb count: no branch and no memory address depends on the operands' values.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod adx {
+    use core::sync::atomic::{AtomicU8, Ordering};
+    use zeroize::Zeroize;
+
+    /// Not yet detected.
+    const UNKNOWN: u8 = 0;
+    /// Portable Rust.
+    const PORTABLE: u8 = 1;
+    /// MULX/ADCX/ADOX assembly.
+    const ASM: u8 = 2;
+
+    /// The implementation in use (detected on first use, or set by [`set`]).
+    static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+    /// Whether the processor reports BMI2 and ADX through CPUID.
+    fn cpuid_has_adx() -> bool {
+        std::is_x86_feature_detected!("bmi2") && std::is_x86_feature_detected!("adx")
+    }
+
+    /// Whether Linux reports BMI2 and ADX in `/proc/cpuinfo`: the host's flags, also under
+    /// valgrind (whose emulated CPUID hides ADX although it executes ADCX and ADOX).
+    fn cpuinfo_has_adx() -> bool {
+        std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
+            info.lines()
+                .find(|l| l.starts_with("flags"))
+                .is_some_and(|flags| {
+                    let mut words = flags.split_whitespace();
+                    let list: Vec<&str> = words.by_ref().collect();
+                    list.contains(&"bmi2") && list.contains(&"adx")
+                })
+        })
+    }
+
+    /// Whether the assembly is in use.
+    #[inline(always)]
+    pub(super) fn enabled() -> bool {
+        match STATE.load(Ordering::Relaxed) {
+            ASM => true,
+            PORTABLE => false,
+            _ => {
+                let on = cpuid_has_adx();
+                STATE.store(if on { ASM } else { PORTABLE }, Ordering::Relaxed);
+                on
+            }
+        }
+    }
+
+    /// Selects the assembly (`true`, only if the processor has BMI2 and ADX) or the portable
+    /// Rust; returns whether the assembly is in use afterwards.
+    pub(super) fn set(asm: bool) -> bool {
+        let on = asm && (cpuid_has_adx() || cpuinfo_has_adx());
+        STATE.store(if on { ASM } else { PORTABLE }, Ordering::Relaxed);
+        on
+    }
+
+    /// Defines `$name(a, b, p, n0) -> ([u64; $n], top)`: the CIOS Montgomery product
+    /// `a·b·2^(-64·$n)` as `top·2^(64·$n) + t`, below `2p` (not yet reduced), for `a, b < p`.
+    /// `$n` is even and at least 4.
+    macro_rules! mont_mul {
+        ($name:ident, $n:literal) => {
+            /// The Montgomery product (see the macro); requires BMI2 and ADX ([`enabled`]).
+            #[inline(never)]
+            fn $name(
+                a: &[u64; $n],
+                b: &[u64; $n],
+                p: &[u64; $n],
+                n0: u64,
+            ) -> ([u64; $n], u64) {
+                // t[0..n]: the running value below 2p (with `top`), t[n]: n0, t[n+1]: the
+                // carry out of the first half of a row.
+                let mut t = [0u64; $n + 2];
+                t[$n] = n0;
+                let mut top: u64 = 0;
+                // SAFETY: `enabled()` (checked by the only caller) established that the
+                // processor executes MULX, ADCX and ADOX. The assembly reads `a`, `b`, `p`
+                // (`$n` words each) and reads and writes `t` (`$n + 2` words) only, at
+                // offsets below those lengths; it uses no stack and restores nothing but the
+                // registers declared as outputs or clobbers (flags are clobbered by default).
+                unsafe {
+                    core::arch::asm!(
+                        "2:",
+                        // First half: t += a[i]·b (CF chain: t[j]; OF chain: high words).
+                        "movq ({ae},{i},8), %rdx",
+                        "xorl {zero:e}, {zero:e}",
+                        "mulxq ({b}), {lo}, {h0}",
+                        "adcxq ({t}), {lo}",
+                        "movq {lo}, ({t})",
+                        ".set omx_j, 1",
+                        ".rept ({n} - 2) / 2",
+                        "mulxq 8*omx_j({b}), {lo}, {h1}",
+                        "adcxq 8*omx_j({t}), {lo}",
+                        "adoxq {h0}, {lo}",
+                        "movq {lo}, 8*omx_j({t})",
+                        "mulxq 8*omx_j+8({b}), {lo}, {h0}",
+                        "adcxq 8*omx_j+8({t}), {lo}",
+                        "adoxq {h1}, {lo}",
+                        "movq {lo}, 8*omx_j+8({t})",
+                        ".set omx_j, omx_j + 2",
+                        ".endr",
+                        "mulxq 8*omx_j({b}), {lo}, {h1}",
+                        "adcxq 8*omx_j({t}), {lo}",
+                        "adoxq {h0}, {lo}",
+                        "movq {lo}, 8*omx_j({t})",
+                        "adoxq {zero}, {h1}",
+                        "adcxq {top}, {h1}",
+                        "movq {h1}, {top}",
+                        "movq $0, {lo}",
+                        "adcxq {zero}, {lo}",
+                        "movq {lo}, 8*{n}+8({t})",
+                        // Second half: m = t[0]·n0, t = (t + m·p) / 2^64.
+                        "movq ({t}), %rdx",
+                        "imulq 8*{n}({t}), %rdx",
+                        "xorl {zero:e}, {zero:e}",
+                        "mulxq ({p}), {lo}, {h0}",
+                        "adcxq ({t}), {lo}",
+                        ".set omx_j, 1",
+                        ".rept ({n} - 2) / 2",
+                        "mulxq 8*omx_j({p}), {lo}, {h1}",
+                        "adcxq 8*omx_j({t}), {lo}",
+                        "adoxq {h0}, {lo}",
+                        "movq {lo}, 8*omx_j-8({t})",
+                        "mulxq 8*omx_j+8({p}), {lo}, {h0}",
+                        "adcxq 8*omx_j+8({t}), {lo}",
+                        "adoxq {h1}, {lo}",
+                        "movq {lo}, 8*omx_j({t})",
+                        ".set omx_j, omx_j + 2",
+                        ".endr",
+                        "mulxq 8*omx_j({p}), {lo}, {h1}",
+                        "adcxq 8*omx_j({t}), {lo}",
+                        "adoxq {h0}, {lo}",
+                        "movq {lo}, 8*omx_j-8({t})",
+                        "adoxq {zero}, {h1}",
+                        "adcxq {top}, {h1}",
+                        "movq {h1}, 8*omx_j({t})",
+                        "movq 8*{n}+8({t}), {top}",
+                        "adcxq {zero}, {top}",
+                        "incq {i}",
+                        "jnz 2b",
+                        n = const $n,
+                        ae = in(reg) a.as_ptr_range().end,
+                        i = inout(reg) -($n as i64) => _,
+                        b = in(reg) b.as_ptr(),
+                        p = in(reg) p.as_ptr(),
+                        t = in(reg) t.as_mut_ptr(),
+                        top = inout(reg) top,
+                        zero = out(reg) _,
+                        lo = out(reg) _,
+                        h0 = out(reg) _,
+                        h1 = out(reg) _,
+                        out("rdx") _,
+                        options(att_syntax, nostack),
+                    );
+                }
+                let mut out = [0u64; $n];
+                out.copy_from_slice(&t[..$n]);
+                t.zeroize();
+                (out, top)
+            }
+        };
+    }
+
+    mont_mul!(mul_24, 24);
+    mont_mul!(mul_16, 16);
+
+    /// `a·b·R^-1` as `(t, top)` below `2p` with the assembly, for the limb counts it has
+    /// (24 and 16) when it is [`enabled`]; `None` otherwise.
+    #[inline(always)]
+    pub(super) fn mul<const N: usize>(
+        a: &[u64; N],
+        b: &[u64; N],
+        p: &[u64; N],
+        n0: u64,
+    ) -> Option<([u64; N], u64)> {
+        if (N != 24 && N != 16) || !enabled() {
+            return None;
+        }
+        let mut out = [0u64; N];
+        let top = match N {
+            24 => {
+                let (t, top) = mul_24(
+                    a.as_slice().try_into().ok()?,
+                    b.as_slice().try_into().ok()?,
+                    p.as_slice().try_into().ok()?,
+                    n0,
+                );
+                out.copy_from_slice(&t);
+                top
+            }
+            _ => {
+                let (t, top) = mul_16(
+                    a.as_slice().try_into().ok()?,
+                    b.as_slice().try_into().ok()?,
+                    p.as_slice().try_into().ok()?,
+                    n0,
+                );
+                out.copy_from_slice(&t);
+                top
+            }
+        };
+        Some((out, top))
+    }
+}
+
+/// The portable stand-in on other architectures: never used.
+#[cfg(not(target_arch = "x86_64"))]
+mod adx {
+    /// Never.
+    #[inline(always)]
+    pub(super) fn enabled() -> bool {
+        false
+    }
+
+    /// Not available.
+    pub(super) fn set(_asm: bool) -> bool {
+        false
+    }
+
+    /// Not available.
+    #[inline(always)]
+    pub(super) fn mul<const N: usize>(
+        _a: &[u64; N],
+        _b: &[u64; N],
+        _p: &[u64; N],
+        _n0: u64,
+    ) -> Option<([u64; N], u64)> {
+        None
+    }
+}
+
+/// Selects the MULX/ADCX/ADOX assembly (`true`; only if the processor has BMI2 and ADX) or the
+/// portable Rust (`false`) for all Montgomery products; returns whether the assembly is in use.
+pub(crate) fn use_asm(asm: bool) -> bool {
+    adx::set(asm)
+}
+
+/// Whether the MULX/ADCX/ADOX assembly is in use.
+pub(crate) fn asm_in_use() -> bool {
+    adx::enabled()
+}
+
 /// Montgomery arithmetic modulo an odd `p < 2^(64·N)`.
 #[derive(Clone)]
 pub(crate) struct Monty<const N: usize> {
@@ -218,8 +465,17 @@ impl<const N: usize> Monty<N> {
     /// three-word accumulators, so no carry is propagated along a row; the products of `a·b`
     /// and those of the reduction `m·p` use two accumulators, two independent dependency
     /// chains for the processor to overlap.
-    #[inline(never)]
+    #[inline(always)]
     pub(crate) fn mul(&self, a: &[u64; N], b: &[u64; N]) -> [u64; N] {
+        match adx::mul(a, b, &self.p, self.n0) {
+            Some((t, top)) => Self::reduce_once(t, top, &self.p),
+            None => self.mul_portable(a, b),
+        }
+    }
+
+    /// [`Monty::mul`] in portable Rust.
+    #[inline(never)]
+    pub(crate) fn mul_portable(&self, a: &[u64; N], b: &[u64; N]) -> [u64; N] {
         let p = &self.p;
         let mut m = [0u64; N];
         let mut acc = Acc::default();
@@ -255,8 +511,17 @@ impl<const N: usize> Monty<N> {
     /// `a^2·R^-1 mod p` for `a < p`: like [`Monty::mul`], but each column's cross products
     /// `a[j]·a[i-j]` (`j < i-j`) are computed once and doubled. (A single accumulator for
     /// the reduction measured faster here than two.)
-    #[inline(never)]
+    #[inline(always)]
     pub(crate) fn sqr(&self, a: &[u64; N]) -> [u64; N] {
+        match adx::mul(a, a, &self.p, self.n0) {
+            Some((t, top)) => Self::reduce_once(t, top, &self.p),
+            None => self.sqr_portable(a),
+        }
+    }
+
+    /// [`Monty::sqr`] in portable Rust.
+    #[inline(never)]
+    pub(crate) fn sqr_portable(&self, a: &[u64; N]) -> [u64; N] {
         let p = &self.p;
         let mut m = [0u64; N];
         let mut acc = Acc::default();
@@ -595,6 +860,8 @@ mod tests {
             }
             let sq = m.retrieve(&m.sqr(&m.enter(&a)));
             assert_eq!(boxed(&sq), boxed(&a).mul_mod(&boxed(&a), &p));
+            let sq = m.retrieve(&m.sqr_portable(&m.enter(&a)));
+            assert_eq!(boxed(&sq), boxed(&a).mul_mod(&boxed(&a), &p));
         }
     }
 
@@ -630,6 +897,58 @@ mod tests {
         let mut even = [0u64; 16];
         even[0] = 10;
         assert!(Monty::new(even).is_none());
+    }
+
+    /// A DSA-sized (16-limb) odd modulus with its top bit set, from arbitrary limbs.
+    fn modulus_16(mut p: [u64; 16]) -> [u64; 16] {
+        p[0] |= 1;
+        p[15] |= 1 << 63;
+        p
+    }
+
+    fn below<const M: usize>(x: [u64; M], p: &[u64; M]) -> [u64; M] {
+        let p = NonZero::new(BoxedUint::from_words(*p)).unwrap();
+        limbs_of(&BoxedUint::from_words(x).rem_vartime(&p))
+    }
+
+    #[test]
+    fn assembly_is_used_when_the_cpu_has_it() {
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(
+            asm_in_use(),
+            std::is_x86_feature_detected!("bmi2") && std::is_x86_feature_detected!("adx")
+        );
+        #[cfg(not(target_arch = "x86_64"))]
+        assert!(!asm_in_use());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn dispatched_products_match_portable(a in prop::array::uniform24(any::<u64>()),
+                                              b in prop::array::uniform24(any::<u64>()),
+                                              c in prop::array::uniform16(any::<u64>()),
+                                              d in prop::array::uniform16(any::<u64>()),
+                                              q in prop::array::uniform16(any::<u64>())) {
+            let m = monty();
+            let (a, b) = (reduce(a), reduce(b));
+            prop_assert_eq!(m.mul(&a, &b), m.mul_portable(&a, &b));
+            prop_assert_eq!(m.sqr(&a), m.sqr_portable(&a));
+            for x in edge_values() {
+                prop_assert_eq!(m.mul(&x, &a), m.mul_portable(&x, &a));
+                prop_assert_eq!(m.sqr(&x), m.sqr_portable(&x));
+            }
+            let q = modulus_16(q);
+            let m16 = Monty::new(q).unwrap();
+            let (c, d) = (below(c, &q), below(d, &q));
+            let mut q1 = q;
+            q1[0] -= 1;
+            for x in [c, q1] {
+                prop_assert_eq!(m16.mul(&x, &d), m16.mul_portable(&x, &d));
+                prop_assert_eq!(m16.sqr(&x), m16.sqr_portable(&x));
+            }
+        }
     }
 
     proptest! {
@@ -684,7 +1003,7 @@ mod timing {
     fn min_ns(n: u64, mut f: impl FnMut()) -> f64 {
         let start = std::time::Instant::now();
         let mut best = f64::MAX;
-        while start.elapsed().as_millis() < 50 {
+        while start.elapsed().as_millis() < 300 {
             let t = std::time::Instant::now();
             for _ in 0..n {
                 f();
@@ -700,8 +1019,19 @@ mod timing {
         let m: Monty<24> = Monty::from_boxed(&num::from_be(dh::modulus(), 1536)).unwrap();
         let mut a = m.enter(&[0x1234_5678_9abc_def1; 24].map(|x| x >> 1));
         let b = m.sqr(&a);
-        println!("mul: {:.1} ns", min_ns(20, || a = m.mul(black_box(&a), &b)));
-        println!("sqr: {:.1} ns", min_ns(20, || a = m.sqr(black_box(&a))));
+        println!("assembly in use: {}", asm_in_use());
+        for _ in 0..3 {
+            println!("mul: {:.1} ns", min_ns(20, || a = m.mul(black_box(&a), &b)));
+            println!("sqr: {:.1} ns", min_ns(20, || a = m.sqr(black_box(&a))));
+            println!(
+                "mul_portable: {:.1} ns",
+                min_ns(20, || a = m.mul_portable(black_box(&a), &b))
+            );
+            println!(
+                "sqr_portable: {:.1} ns",
+                min_ns(20, || a = m.sqr_portable(black_box(&a)))
+            );
+        }
         let table = [a; 16];
         let mut i = 0u64;
         println!(

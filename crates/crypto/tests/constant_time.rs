@@ -6,6 +6,11 @@
 //! and data writes (`Dw`) per function and in total. Any secret-dependent branch, loop bound or
 //! table index would change them. Fails loudly when valgrind is missing.
 //!
+//! The probe runs with each implementation of the Montgomery multiplication: the x86-64
+//! MULX/ADCX/ADOX assembly (required to be the one running when the host's `/proc/cpuinfo`
+//! lists BMI2 and ADX) and the portable Rust; and natively, once per pattern and
+//! implementation, to check that both give the same results.
+//!
 //! The C library's functions (`memcpy`, `memset`, the loader) are left out of the comparison:
 //! their instruction counts follow the alignment of the buffers they are given, which varies
 //! by a few instructions from one process to the next whatever the secret. Address-space
@@ -70,8 +75,35 @@ struct Counts {
     per_function: BTreeMap<String, Vec<u64>>,
 }
 
-fn run_under_callgrind(probe: &Path, (pattern, name): (&str, &str), dir: &Path) -> Counts {
-    let out = dir.join(format!("callgrind.{pattern}.out"));
+/// The implementations of the Montgomery multiplication, as named on the probe's command line.
+const IMPLEMENTATIONS: [&str; 2] = ["asm", "portable"];
+
+/// Whether the host processor has BMI2 and ADX (what the probe needs to run the assembly).
+fn host_has_adx() -> bool {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    info.lines()
+        .find(|l| l.starts_with("flags"))
+        .is_some_and(|l| {
+            let flags: Vec<&str> = l.split_whitespace().collect();
+            flags.contains(&"bmi2") && flags.contains(&"adx")
+        })
+}
+
+/// The value of the probe's `key: value` output line.
+fn probe_line<'a>(stdout: &'a str, key: &str) -> &'a str {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
+        .unwrap_or_else(|| panic!("no {key:?} line in the probe's output:\n{stdout}"))
+}
+
+fn run_under_callgrind(
+    probe: &Path,
+    (pattern, name): (&str, &str),
+    implementation: &str,
+    dir: &Path,
+) -> Counts {
+    let out = dir.join(format!("callgrind.{pattern}.{implementation}.out"));
     let arch = std::env::consts::ARCH;
     let status = Command::new("setarch")
         .args([arch, "-R", "valgrind"])
@@ -85,6 +117,7 @@ fn run_under_callgrind(probe: &Path, (pattern, name): (&str, &str), dir: &Path) 
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(probe)
         .arg(pattern)
+        .arg(implementation)
         .output();
     let status = match status {
         Ok(o) => o,
@@ -95,8 +128,18 @@ fn run_under_callgrind(probe: &Path, (pattern, name): (&str, &str), dir: &Path) 
     };
     assert!(
         status.status.success(),
-        "valgrind/ct_probe {name} failed:\n{}",
+        "valgrind/ct_probe {name} {implementation} failed:\n{}",
         String::from_utf8_lossy(&status.stderr)
+    );
+    let expected = if implementation == "asm" && !host_has_adx() {
+        "portable"
+    } else {
+        implementation
+    };
+    assert_eq!(
+        probe_line(&String::from_utf8_lossy(&status.stdout), "implementation"),
+        expected,
+        "the probe ran another implementation than asked under valgrind"
     );
     let annotate = Command::new("callgrind_annotate")
         .args([
@@ -186,14 +229,51 @@ fn parse_annotate(text: &str) -> Counts {
 #[test]
 fn secret_exponent_operations_are_constant_time_under_valgrind() {
     let probe = build_probe();
+    if !host_has_adx() {
+        println!("the host has no BMI2/ADX: the assembly cannot run here, only the portable Rust");
+    }
     let dir = std::env::temp_dir().join(format!("offrecord-ct-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let runs: Vec<(&str, Counts)> = PATTERNS
-        .iter()
-        .map(|p| (p.1, run_under_callgrind(&probe, *p, &dir)))
-        .collect();
+    for implementation in IMPLEMENTATIONS {
+        println!("== {implementation}");
+        let runs: Vec<(&str, Counts)> = PATTERNS
+            .iter()
+            .map(|p| (p.1, run_under_callgrind(&probe, *p, implementation, &dir)))
+            .collect();
+        compare_runs(&runs);
+    }
     let _ = std::fs::remove_dir_all(&dir);
+}
 
+#[test]
+fn both_implementations_give_the_same_results() {
+    let probe = build_probe();
+    for (pattern, name) in PATTERNS {
+        let sums: Vec<String> = IMPLEMENTATIONS
+            .iter()
+            .map(|implementation| {
+                let out = Command::new(&probe)
+                    .args([pattern, implementation, "check"])
+                    .output()
+                    .expect("run ct_probe");
+                assert!(
+                    out.status.success(),
+                    "ct_probe {name} {implementation} failed"
+                );
+                let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+                probe_line(&stdout, "checksum").to_owned()
+            })
+            .collect();
+        println!("{name}: {sums:?}");
+        assert_eq!(
+            sums[0], sums[1],
+            "asm and portable results differ for {name}"
+        );
+    }
+}
+
+/// Requires identical counts in every run (per function and the compared totals).
+fn compare_runs(runs: &[(&str, Counts)]) {
     let (first_name, first) = &runs[0];
     println!("{first_name}: {:?}", first.totals);
     assert!(
