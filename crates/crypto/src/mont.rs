@@ -299,8 +299,173 @@ mod adx {
         };
     }
 
+    /// Defines `$name(a, p, n0) -> ([u64; $n], top)`: the Montgomery square `a²·2^(-64·$n)`
+    /// as `top·2^(64·$n) + t`, below `2p` (not yet reduced), for `a < p`: the cross products
+    /// `a[i]·a[j]` (`i < j`) once, doubled, plus the squares `a[i]²`, then a separate
+    /// Montgomery reduction of the double-length value. `$n` is even and at least 4.
+    macro_rules! mont_sqr {
+        ($name:ident, $n:literal) => {
+            /// The Montgomery square (see the macro); requires BMI2 and ADX ([`enabled`]).
+            #[inline(never)]
+            fn $name(a: &[u64; $n], p: &[u64; $n], n0: u64) -> ([u64; $n], u64) {
+                let mut t = [0u64; 2 * $n];
+                let top: u64;
+                // SAFETY: `enabled()` (checked by the only caller) established that the
+                // processor executes MULX, ADCX and ADOX. The assembly reads `a` and `p`
+                // (`$n` words each) and reads and writes `t` (`2·$n` words) only, at offsets
+                // below those lengths (row `i` of the reduction touches t[i..=i+$n], i < $n);
+                // it uses no stack and changes no register but its declared outputs and
+                // clobbers (flags are clobbered by default).
+                unsafe {
+                    core::arch::asm!(
+                        // 1. Cross products: row i adds a[i]·a[i+1..n] into t[2i+1..=i+n].
+                        ".set omx_i, 0",
+                        ".rept {n} - 1",
+                        ".set omx_l, {n} - 1 - omx_i",
+                        "movq 8*omx_i({a}), %rdx",
+                        "xorl {zero:e}, {zero:e}",
+                        "mulxq 8*omx_i+8({a}), {lo}, {h0}",
+                        "adcxq 16*omx_i+8({t}), {lo}",
+                        "movq {lo}, 16*omx_i+8({t})",
+                        ".set omx_j, omx_i + 2",
+                        ".rept (omx_l - 1) / 2",
+                        "mulxq 8*omx_j({a}), {lo}, {h1}",
+                        "adcxq 8*omx_i+8*omx_j({t}), {lo}",
+                        "adoxq {h0}, {lo}",
+                        "movq {lo}, 8*omx_i+8*omx_j({t})",
+                        "mulxq 8*omx_j+8({a}), {lo}, {h0}",
+                        "adcxq 8*omx_i+8*omx_j+8({t}), {lo}",
+                        "adoxq {h1}, {lo}",
+                        "movq {lo}, 8*omx_i+8*omx_j+8({t})",
+                        ".set omx_j, omx_j + 2",
+                        ".endr",
+                        ".if (omx_l - 1) & 1",
+                        "mulxq 8*omx_j({a}), {lo}, {h1}",
+                        "adcxq 8*omx_i+8*omx_j({t}), {lo}",
+                        "adoxq {h0}, {lo}",
+                        "movq {lo}, 8*omx_i+8*omx_j({t})",
+                        "adcxq {zero}, {h1}",
+                        "adoxq {zero}, {h1}",
+                        "movq {h1}, 8*omx_i+8*{n}({t})",
+                        ".else",
+                        "adcxq {zero}, {h0}",
+                        "adoxq {zero}, {h0}",
+                        "movq {h0}, 8*omx_i+8*{n}({t})",
+                        ".endif",
+                        ".set omx_i, omx_i + 1",
+                        ".endr",
+                        // 2. t = 2·t + Σ a[k]²·2^(128k) (CF chain: doubling; OF: squares).
+                        "xorl {zero:e}, {zero:e}",
+                        ".set omx_k, 0",
+                        ".rept {n}",
+                        "movq 8*omx_k({a}), %rdx",
+                        "mulxq %rdx, {h0}, {h1}",
+                        "movq 16*omx_k({t}), {lo}",
+                        "movq 16*omx_k+8({t}), %rdx",
+                        "adcxq {lo}, {lo}",
+                        "adcxq %rdx, %rdx",
+                        "adoxq {h0}, {lo}",
+                        "adoxq {h1}, %rdx",
+                        "movq {lo}, 16*omx_k({t})",
+                        "movq %rdx, 16*omx_k+8({t})",
+                        ".set omx_k, omx_k + 1",
+                        ".endr",
+                        // 3. Montgomery reduction: row i adds m·p to t[i..i+n] (m = t[i]·n0)
+                        //    and its carries to t[i+n], with the carry word `c`.
+                        "xorl {c:e}, {c:e}",
+                        "2:",
+                        "movq ({t}), %rdx",
+                        "imulq {n0}, %rdx",
+                        "xorl {zero:e}, {zero:e}",
+                        "mulxq ({p}), {lo}, {h0}",
+                        "adcxq ({t}), {lo}",
+                        ".set omx_j, 1",
+                        ".rept ({n} - 2) / 2",
+                        "mulxq 8*omx_j({p}), {lo}, {h1}",
+                        "adcxq 8*omx_j({t}), {lo}",
+                        "adoxq {h0}, {lo}",
+                        "movq {lo}, 8*omx_j({t})",
+                        "mulxq 8*omx_j+8({p}), {lo}, {h0}",
+                        "adcxq 8*omx_j+8({t}), {lo}",
+                        "adoxq {h1}, {lo}",
+                        "movq {lo}, 8*omx_j+8({t})",
+                        ".set omx_j, omx_j + 2",
+                        ".endr",
+                        "mulxq 8*omx_j({p}), {lo}, {h1}",
+                        "adcxq 8*omx_j({t}), {lo}",
+                        "adoxq {h0}, {lo}",
+                        "movq {lo}, 8*omx_j({t})",
+                        "adoxq {c}, {h1}",
+                        "adcxq 8*{n}({t}), {h1}",
+                        "movq {h1}, 8*{n}({t})",
+                        "movq $0, {c}",
+                        "adcxq {zero}, {c}",
+                        "adoxq {zero}, {c}",
+                        "addq $8, {t}",
+                        "decq {cnt}",
+                        "jnz 2b",
+                        n = const $n,
+                        a = in(reg) a.as_ptr(),
+                        p = in(reg) p.as_ptr(),
+                        t = inout(reg) t.as_mut_ptr() => _,
+                        n0 = in(reg) n0,
+                        cnt = inout(reg) $n as u64 => _,
+                        c = out(reg) top,
+                        zero = out(reg) _,
+                        lo = out(reg) _,
+                        h0 = out(reg) _,
+                        h1 = out(reg) _,
+                        out("rdx") _,
+                        options(att_syntax, nostack),
+                    );
+                }
+                let mut out = [0u64; $n];
+                out.copy_from_slice(&t[$n..]);
+                t.zeroize();
+                (out, top)
+            }
+        };
+    }
+
     mont_mul!(mul_24, 24);
     mont_mul!(mul_16, 16);
+    mont_sqr!(sqr_24, 24);
+    mont_sqr!(sqr_16, 16);
+
+    /// `a²·R^-1` as `(t, top)` below `2p` with the assembly, for the limb counts it has (24
+    /// and 16) when it is [`enabled`]; `None` otherwise.
+    #[inline(always)]
+    pub(super) fn sqr<const N: usize>(
+        a: &[u64; N],
+        p: &[u64; N],
+        n0: u64,
+    ) -> Option<([u64; N], u64)> {
+        if (N != 24 && N != 16) || !enabled() {
+            return None;
+        }
+        let mut out = [0u64; N];
+        let top = match N {
+            24 => {
+                let (t, top) = sqr_24(
+                    a.as_slice().try_into().ok()?,
+                    p.as_slice().try_into().ok()?,
+                    n0,
+                );
+                out.copy_from_slice(&t);
+                top
+            }
+            _ => {
+                let (t, top) = sqr_16(
+                    a.as_slice().try_into().ok()?,
+                    p.as_slice().try_into().ok()?,
+                    n0,
+                );
+                out.copy_from_slice(&t);
+                top
+            }
+        };
+        Some((out, top))
+    }
 
     /// `a·b·R^-1` as `(t, top)` below `2p` with the assembly, for the limb counts it has
     /// (24 and 16) when it is [`enabled`]; `None` otherwise.
@@ -353,6 +518,16 @@ mod adx {
     /// Not available.
     pub(super) fn set(_asm: bool) -> bool {
         false
+    }
+
+    /// Not available.
+    #[inline(always)]
+    pub(super) fn sqr<const N: usize>(
+        _a: &[u64; N],
+        _p: &[u64; N],
+        _n0: u64,
+    ) -> Option<([u64; N], u64)> {
+        None
     }
 
     /// Not available.
@@ -513,7 +688,7 @@ impl<const N: usize> Monty<N> {
     /// the reduction measured faster here than two.)
     #[inline(always)]
     pub(crate) fn sqr(&self, a: &[u64; N]) -> [u64; N] {
-        match adx::mul(a, a, &self.p, self.n0) {
+        match adx::sqr(a, &self.p, self.n0) {
             Some((t, top)) => Self::reduce_once(t, top, &self.p),
             None => self.sqr_portable(a),
         }
