@@ -140,7 +140,6 @@ pub(crate) fn select<const N: usize>(table: &[[u64; N]], index: u64) -> [u64; N]
 #[allow(unsafe_code)]
 mod adx {
     use core::sync::atomic::{AtomicU8, Ordering};
-    use zeroize::Zeroize;
 
     /// Not yet detected.
     const UNKNOWN: u8 = 0;
@@ -193,29 +192,55 @@ mod adx {
         on
     }
 
-    /// Defines `$name(a, b, p, n0) -> ([u64; $n], top)`: the CIOS Montgomery product
-    /// `a·b·2^(-64·$n)` as `top·2^(64·$n) + t`, below `2p` (not yet reduced), for `a, b < p`.
-    /// `$n` is even and at least 4.
+    /// The final conditional subtraction, shared by the products: `t + top·2^(64·n)` (below
+    /// `2p`) reduced below `p`, in place in `t` (`n` words at `{t}`), by subtracting `p` and
+    /// adding it back times a bit: `borrow - top` is 1 exactly when the value was already
+    /// below `p` (`top = 1` always borrows, since the value is below `2p`). The products by
+    /// that bit are MULX's, which leave the carry flag alone (an AND would clear it).
+    /// Clobbers `{lo}`, `{h0}` and `%rdx`; `{top}` becomes the bit.
+    macro_rules! reduce_tail {
+        () => {
+            concat!(
+                "movq ({t}), {lo}\n",
+                "subq ({p}), {lo}\n",
+                "movq {lo}, ({t})\n",
+                ".set omx_j, 1\n",
+                ".rept {n} - 1\n",
+                "movq 8*omx_j({t}), {lo}\n",
+                "sbbq 8*omx_j({p}), {lo}\n",
+                "movq {lo}, 8*omx_j({t})\n",
+                ".set omx_j, omx_j + 1\n",
+                ".endr\n",
+                "sbbq $0, {top}\n",
+                "negq {top}\n",
+                "movq {top}, %rdx\n",
+                "mulxq ({p}), {lo}, {h0}\n",
+                "addq {lo}, ({t})\n",
+                ".set omx_j, 1\n",
+                ".rept {n} - 1\n",
+                "mulxq 8*omx_j({p}), {lo}, {h0}\n",
+                "adcq {lo}, 8*omx_j({t})\n",
+                ".set omx_j, omx_j + 1\n",
+                ".endr\n",
+            )
+        };
+    }
+
+    /// Defines `$name(out, a, b, p, n0)`: `out = a·b·2^(-64·$n) mod p` for `a, b < p`, by
+    /// CIOS (each row adds `a[i]·b`, then `m·p` with `m = t[0]·n0`, and shifts by a word),
+    /// with `out` as the running value (below `2p` with the word `top`). `$n` is even and at
+    /// least 4.
     macro_rules! mont_mul {
         ($name:ident, $n:literal) => {
             /// The Montgomery product (see the macro); requires BMI2 and ADX ([`enabled`]).
             #[inline(never)]
-            fn $name(
-                a: &[u64; $n],
-                b: &[u64; $n],
-                p: &[u64; $n],
-                n0: u64,
-            ) -> ([u64; $n], u64) {
-                // t[0..n]: the running value below 2p (with `top`), t[n]: n0, t[n+1]: the
-                // carry out of the first half of a row.
-                let mut t = [0u64; $n + 2];
-                t[$n] = n0;
-                let mut top: u64 = 0;
+            fn $name(out: &mut [u64; $n], a: &[u64; $n], b: &[u64; $n], p: &[u64; $n], n0: u64) {
+                *out = [0u64; $n];
                 // SAFETY: `enabled()` (checked by the only caller) established that the
-                // processor executes MULX, ADCX and ADOX. The assembly reads `a`, `b`, `p`
-                // (`$n` words each) and reads and writes `t` (`$n + 2` words) only, at
-                // offsets below those lengths; it uses no stack and restores nothing but the
-                // registers declared as outputs or clobbers (flags are clobbered by default).
+                // processor executes MULX, ADCX and ADOX. The assembly reads `a`, `b` and `p`
+                // and reads and writes `out` (`$n` words each) only, at offsets below `$n`
+                // words; it uses no stack and changes no register but its declared outputs and
+                // clobbers (flags are clobbered by default).
                 unsafe {
                     core::arch::asm!(
                         "2:",
@@ -241,15 +266,15 @@ mod adx {
                         "adcxq 8*omx_j({t}), {lo}",
                         "adoxq {h0}, {lo}",
                         "movq {lo}, 8*omx_j({t})",
+                        // t[n] = top + h + CF + OF; its carry, t[n+1], in `c2`.
                         "adoxq {zero}, {h1}",
                         "adcxq {top}, {h1}",
                         "movq {h1}, {top}",
-                        "movq $0, {lo}",
-                        "adcxq {zero}, {lo}",
-                        "movq {lo}, 8*{n}+8({t})",
+                        "movq $0, {c2}",
+                        "adcxq {zero}, {c2}",
                         // Second half: m = t[0]·n0, t = (t + m·p) / 2^64.
                         "movq ({t}), %rdx",
-                        "imulq 8*{n}({t}), %rdx",
+                        "imulq {n0}, %rdx",
                         "xorl {zero:e}, {zero:e}",
                         "mulxq ({p}), {lo}, {h0}",
                         "adcxq ({t}), {lo}",
@@ -272,17 +297,20 @@ mod adx {
                         "adoxq {zero}, {h1}",
                         "adcxq {top}, {h1}",
                         "movq {h1}, 8*omx_j({t})",
-                        "movq 8*{n}+8({t}), {top}",
-                        "adcxq {zero}, {top}",
+                        "adcxq {zero}, {c2}",
+                        "movq {c2}, {top}",
                         "incq {i}",
                         "jnz 2b",
+                        reduce_tail!(),
                         n = const $n,
                         ae = in(reg) a.as_ptr_range().end,
                         i = inout(reg) -($n as i64) => _,
                         b = in(reg) b.as_ptr(),
                         p = in(reg) p.as_ptr(),
-                        t = in(reg) t.as_mut_ptr(),
-                        top = inout(reg) top,
+                        t = in(reg) out.as_mut_ptr(),
+                        n0 = in(reg) n0,
+                        top = inout(reg) 0u64 => _,
+                        c2 = out(reg) _,
                         zero = out(reg) _,
                         lo = out(reg) _,
                         h0 = out(reg) _,
@@ -291,31 +319,27 @@ mod adx {
                         options(att_syntax, nostack),
                     );
                 }
-                let mut out = [0u64; $n];
-                out.copy_from_slice(&t[..$n]);
-                t.zeroize();
-                (out, top)
             }
         };
     }
 
-    /// Defines `$name(a, p, n0) -> ([u64; $n], top)`: the Montgomery square `a²·2^(-64·$n)`
-    /// as `top·2^(64·$n) + t`, below `2p` (not yet reduced), for `a < p`: the cross products
-    /// `a[i]·a[j]` (`i < j`) once, doubled, plus the squares `a[i]²`, then a separate
-    /// Montgomery reduction of the double-length value. `$n` is even and at least 4.
+    /// Defines `$name(out, a, p, n0)`: `out = a²·2^(-64·$n) mod p` for `a < p`: the cross
+    /// products `a[i]·a[j]` (`i < j`) once, doubled, plus the squares `a[i]²`, then a separate
+    /// Montgomery reduction of the double-length value, whose buffer is wiped at the end.
+    /// `$n` is even and at least 4.
     macro_rules! mont_sqr {
         ($name:ident, $n:literal) => {
             /// The Montgomery square (see the macro); requires BMI2 and ADX ([`enabled`]).
             #[inline(never)]
-            fn $name(a: &[u64; $n], p: &[u64; $n], n0: u64) -> ([u64; $n], u64) {
+            fn $name(out: &mut [u64; $n], a: &[u64; $n], p: &[u64; $n], n0: u64) {
                 let mut t = [0u64; 2 * $n];
-                let top: u64;
                 // SAFETY: `enabled()` (checked by the only caller) established that the
                 // processor executes MULX, ADCX and ADOX. The assembly reads `a` and `p`
-                // (`$n` words each) and reads and writes `t` (`2·$n` words) only, at offsets
-                // below those lengths (row `i` of the reduction touches t[i..=i+$n], i < $n);
-                // it uses no stack and changes no register but its declared outputs and
-                // clobbers (flags are clobbered by default).
+                // (`$n` words each), writes `out` (`$n` words) and reads and writes `t`
+                // (`2·$n` words) only, at offsets below those lengths (row `i` of the
+                // reduction touches t[i..=i+$n], i < $n); it uses no stack and changes no
+                // register but its declared outputs and clobbers (flags are clobbered by
+                // default).
                 unsafe {
                     core::arch::asm!(
                         // 1. Cross products: row i adds a[i]·a[i+1..n] into t[2i+1..=i+n].
@@ -371,8 +395,8 @@ mod adx {
                         ".set omx_k, omx_k + 1",
                         ".endr",
                         // 3. Montgomery reduction: row i adds m·p to t[i..i+n] (m = t[i]·n0)
-                        //    and its carries to t[i+n], with the carry word `c`.
-                        "xorl {c:e}, {c:e}",
+                        //    and its carries to t[i+n], with the carry word `top`.
+                        "xorl {top:e}, {top:e}",
                         "2:",
                         "movq ({t}), %rdx",
                         "imulq {n0}, %rdx",
@@ -395,22 +419,52 @@ mod adx {
                         "adcxq 8*omx_j({t}), {lo}",
                         "adoxq {h0}, {lo}",
                         "movq {lo}, 8*omx_j({t})",
-                        "adoxq {c}, {h1}",
+                        "adoxq {top}, {h1}",
                         "adcxq 8*{n}({t}), {h1}",
                         "movq {h1}, 8*{n}({t})",
-                        "movq $0, {c}",
-                        "adcxq {zero}, {c}",
-                        "adoxq {zero}, {c}",
+                        "movq $0, {top}",
+                        "adcxq {zero}, {top}",
+                        "adoxq {zero}, {top}",
                         "addq $8, {t}",
                         "decq {cnt}",
                         "jnz 2b",
+                        // 4. The high half (now at `t`) minus p into `out`, then p added back
+                        //    times the bit `borrow - top` (see `reduce_tail`).
+                        "movq ({t}), {lo}",
+                        "subq ({p}), {lo}",
+                        "movq {lo}, ({o})",
+                        ".set omx_j, 1",
+                        ".rept {n} - 1",
+                        "movq 8*omx_j({t}), {lo}",
+                        "sbbq 8*omx_j({p}), {lo}",
+                        "movq {lo}, 8*omx_j({o})",
+                        ".set omx_j, omx_j + 1",
+                        ".endr",
+                        "sbbq $0, {top}",
+                        "negq {top}",
+                        "movq {top}, %rdx",
+                        "mulxq ({p}), {lo}, {h0}",
+                        "addq {lo}, ({o})",
+                        ".set omx_j, 1",
+                        ".rept {n} - 1",
+                        "mulxq 8*omx_j({p}), {lo}, {h0}",
+                        "adcq {lo}, 8*omx_j({o})",
+                        ".set omx_j, omx_j + 1",
+                        ".endr",
+                        // 5. Wipe the double-length buffer (it starts n words back).
+                        ".set omx_j, 0",
+                        ".rept 2 * {n}",
+                        "movq {zero}, 8*omx_j-8*{n}({t})",
+                        ".set omx_j, omx_j + 1",
+                        ".endr",
                         n = const $n,
                         a = in(reg) a.as_ptr(),
                         p = in(reg) p.as_ptr(),
+                        o = in(reg) out.as_mut_ptr(),
                         t = inout(reg) t.as_mut_ptr() => _,
                         n0 = in(reg) n0,
                         cnt = inout(reg) $n as u64 => _,
-                        c = out(reg) top,
+                        top = out(reg) _,
                         zero = out(reg) _,
                         lo = out(reg) _,
                         h0 = out(reg) _,
@@ -419,10 +473,6 @@ mod adx {
                         options(att_syntax, nostack),
                     );
                 }
-                let mut out = [0u64; $n];
-                out.copy_from_slice(&t[$n..]);
-                t.zeroize();
-                (out, top)
             }
         };
     }
@@ -432,77 +482,63 @@ mod adx {
     mont_sqr!(sqr_24, 24);
     mont_sqr!(sqr_16, 16);
 
-    /// `a²·R^-1` as `(t, top)` below `2p` with the assembly, for the limb counts it has (24
-    /// and 16) when it is [`enabled`]; `None` otherwise.
-    #[inline(always)]
-    pub(super) fn sqr<const N: usize>(
-        a: &[u64; N],
-        p: &[u64; N],
-        n0: u64,
-    ) -> Option<([u64; N], u64)> {
-        if (N != 24 && N != 16) || !enabled() {
-            return None;
-        }
-        let mut out = [0u64; N];
-        let top = match N {
-            24 => {
-                let (t, top) = sqr_24(
-                    a.as_slice().try_into().ok()?,
-                    p.as_slice().try_into().ok()?,
-                    n0,
-                );
-                out.copy_from_slice(&t);
-                top
-            }
-            _ => {
-                let (t, top) = sqr_16(
-                    a.as_slice().try_into().ok()?,
-                    p.as_slice().try_into().ok()?,
-                    n0,
-                );
-                out.copy_from_slice(&t);
-                top
-            }
-        };
-        Some((out, top))
-    }
-
-    /// `a·b·R^-1` as `(t, top)` below `2p` with the assembly, for the limb counts it has
-    /// (24 and 16) when it is [`enabled`]; `None` otherwise.
+    /// `a·b·R^-1 mod p` with the assembly, for the limb counts it has (24 and 16) when it is
+    /// [`enabled`]; `None` otherwise.
     #[inline(always)]
     pub(super) fn mul<const N: usize>(
         a: &[u64; N],
         b: &[u64; N],
         p: &[u64; N],
         n0: u64,
-    ) -> Option<([u64; N], u64)> {
+    ) -> Option<[u64; N]> {
         if (N != 24 && N != 16) || !enabled() {
             return None;
         }
         let mut out = [0u64; N];
-        let top = match N {
-            24 => {
-                let (t, top) = mul_24(
-                    a.as_slice().try_into().ok()?,
-                    b.as_slice().try_into().ok()?,
-                    p.as_slice().try_into().ok()?,
-                    n0,
-                );
-                out.copy_from_slice(&t);
-                top
-            }
-            _ => {
-                let (t, top) = mul_16(
-                    a.as_slice().try_into().ok()?,
-                    b.as_slice().try_into().ok()?,
-                    p.as_slice().try_into().ok()?,
-                    n0,
-                );
-                out.copy_from_slice(&t);
-                top
-            }
-        };
-        Some((out, top))
+        if N == 24 {
+            mul_24(
+                out.as_mut_slice().try_into().ok()?,
+                a.as_slice().try_into().ok()?,
+                b.as_slice().try_into().ok()?,
+                p.as_slice().try_into().ok()?,
+                n0,
+            );
+        } else {
+            mul_16(
+                out.as_mut_slice().try_into().ok()?,
+                a.as_slice().try_into().ok()?,
+                b.as_slice().try_into().ok()?,
+                p.as_slice().try_into().ok()?,
+                n0,
+            );
+        }
+        Some(out)
+    }
+
+    /// `a²·R^-1 mod p` with the assembly, for the limb counts it has (24 and 16) when it is
+    /// [`enabled`]; `None` otherwise.
+    #[inline(always)]
+    pub(super) fn sqr<const N: usize>(a: &[u64; N], p: &[u64; N], n0: u64) -> Option<[u64; N]> {
+        if (N != 24 && N != 16) || !enabled() {
+            return None;
+        }
+        let mut out = [0u64; N];
+        if N == 24 {
+            sqr_24(
+                out.as_mut_slice().try_into().ok()?,
+                a.as_slice().try_into().ok()?,
+                p.as_slice().try_into().ok()?,
+                n0,
+            );
+        } else {
+            sqr_16(
+                out.as_mut_slice().try_into().ok()?,
+                a.as_slice().try_into().ok()?,
+                p.as_slice().try_into().ok()?,
+                n0,
+            );
+        }
+        Some(out)
     }
 }
 
@@ -522,11 +558,7 @@ mod adx {
 
     /// Not available.
     #[inline(always)]
-    pub(super) fn sqr<const N: usize>(
-        _a: &[u64; N],
-        _p: &[u64; N],
-        _n0: u64,
-    ) -> Option<([u64; N], u64)> {
+    pub(super) fn sqr<const N: usize>(_a: &[u64; N], _p: &[u64; N], _n0: u64) -> Option<[u64; N]> {
         None
     }
 
@@ -537,7 +569,7 @@ mod adx {
         _b: &[u64; N],
         _p: &[u64; N],
         _n0: u64,
-    ) -> Option<([u64; N], u64)> {
+    ) -> Option<[u64; N]> {
         None
     }
 }
@@ -642,10 +674,7 @@ impl<const N: usize> Monty<N> {
     /// chains for the processor to overlap.
     #[inline(always)]
     pub(crate) fn mul(&self, a: &[u64; N], b: &[u64; N]) -> [u64; N] {
-        match adx::mul(a, b, &self.p, self.n0) {
-            Some((t, top)) => Self::reduce_once(t, top, &self.p),
-            None => self.mul_portable(a, b),
-        }
+        adx::mul(a, b, &self.p, self.n0).unwrap_or_else(|| self.mul_portable(a, b))
     }
 
     /// [`Monty::mul`] in portable Rust.
@@ -688,10 +717,7 @@ impl<const N: usize> Monty<N> {
     /// the reduction measured faster here than two.)
     #[inline(always)]
     pub(crate) fn sqr(&self, a: &[u64; N]) -> [u64; N] {
-        match adx::sqr(a, &self.p, self.n0) {
-            Some((t, top)) => Self::reduce_once(t, top, &self.p),
-            None => self.sqr_portable(a),
-        }
+        adx::sqr(a, &self.p, self.n0).unwrap_or_else(|| self.sqr_portable(a))
     }
 
     /// [`Monty::sqr`] in portable Rust.
