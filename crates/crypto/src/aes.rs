@@ -4,7 +4,7 @@
 //! followed by eight zero bytes; the whole 128-bit block is incremented big-endian per block.
 //! Encryption and decryption are the same operation.
 
-use ::aes::Aes128;
+use ::aes::Aes128Enc;
 use ctr::Ctr128BE;
 use ctr::cipher::{KeyIvInit, StreamCipher};
 
@@ -18,14 +18,16 @@ pub fn ctr128_apply(key: &[u8; 16], top_half: &[u8; 8], data: &mut [u8]) {
     for (dst, src) in iv.iter_mut().zip(top_half.iter()) {
         *dst = *src;
     }
-    // The key schedule and the keystream state are wiped on drop (`zeroize` feature of `ctr`).
-    let mut cipher = Ctr128BE::<Aes128>::new(key.into(), (&iv).into());
+    // Encryption-only key schedule (CTR never decrypts a block); it and the keystream state
+    // are wiped on drop (`zeroize` features of `aes` and `ctr`).
+    let mut cipher = Ctr128BE::<Aes128Enc>::new(key.into(), (&iv).into());
     cipher.apply_keystream(data);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ::aes::Aes128;
     use ::aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
 
     /// Keystream computed block by block with raw AES (ECB) as an independent reference.

@@ -43,7 +43,7 @@ use zeroize::Zeroizing;
 
 use crate::InstanceTag;
 use crate::ake::{AuthState, AwaitingDhKey, Completed, Step};
-use crate::data::{DataError, KeyState, RetentionLimits};
+use crate::data::{DataError, DataHeader, KeyState, RetentionLimits, SecretBytes};
 use crate::event::{
     Event, MessageEvent, Output, Received, ReceivedKind, ReceivedTlv, SmpEventKind, Transmit,
 };
@@ -611,13 +611,13 @@ impl Endpoint {
         // The bytes the Data MAC covers, exactly as received.
         let mac_input = encoded.raw_data_mac_input(raw).unwrap_or_default();
         match encoded.body {
-            Body::Data(ref data) => {
+            Body::Data(mut data) => {
                 self.receive_data(
                     out,
                     peer,
                     version,
                     their_instance,
-                    data,
+                    &mut data,
                     mac_input,
                     now,
                     rng,
@@ -769,7 +769,7 @@ impl Endpoint {
         peer: &str,
         version: ProtocolVersion,
         their_instance: InstanceTag,
-        data: &DataMessage,
+        data: &mut DataMessage,
         mac_input: &[u8],
         now: u64,
         rng: &mut R,
@@ -802,7 +802,7 @@ impl Endpoint {
                 return;
             }
         };
-        let opened = match opened {
+        let mut opened = match opened {
             Ok(o) => o,
             Err(DataError::Replay { .. }) => {
                 out.message_event(peer, MessageEvent::ReceivedDuplicate, None);
@@ -821,7 +821,19 @@ impl Endpoint {
             }
         };
         session.last_received = now;
-        let mut plaintext = Plaintext::parse(&opened.plaintext);
+        // Without a NUL the whole plaintext is the readable part: it moves on as it is (and
+        // on to the application below), no copy made.
+        let bytes = core::mem::replace(&mut opened.plaintext, SecretBytes::new(Vec::new()));
+        let mut plaintext = if memchr::memchr(0, &bytes).is_some() {
+            Plaintext::parse(&bytes)
+        } else {
+            let bytes = bytes.into_inner();
+            Plaintext {
+                message: bytes,
+                tlvs: Vec::new(),
+                trailing_garbage: 0,
+            }
+        };
         let heartbeat = plaintext.is_heartbeat();
         if heartbeat {
             out.message_event(peer, MessageEvent::HeartbeatReceived, None);
@@ -963,7 +975,7 @@ impl Endpoint {
         now: u64,
         _rng: &mut R,
     ) -> Result<Output, SendError> {
-        if text.contains('\0') {
+        if memchr::memchr(0, text.as_bytes()).is_some() {
             return Err(SendError::NulInText);
         }
         let mut out = Output::default();
@@ -1045,21 +1057,20 @@ impl Endpoint {
             .encrypted_mut()
             .ok_or(SendError::NoSuchSession(instance))?;
         let version = enc.version;
-        let plaintext = Zeroizing::new(Plaintext::encode(message, tlvs));
-        let header = |body: DataMessage| Encoded {
+        let header = DataHeader {
             version,
             sender_instance: header_tag(version, our_instance),
             receiver_instance: header_tag(version, instance),
-            body: Body::Data(body),
         };
+        // The TLVs, if any, with the NUL that separates them from the readable part.
+        let tlvs = SecretBytes::new(if tlvs.is_empty() {
+            Vec::new()
+        } else {
+            Plaintext::encode(&[], tlvs)
+        });
         let (bytes, extra) = enc
             .keys
-            .seal(&plaintext, flags, |msg| {
-                let encoded = header(msg);
-                let bytes = encoded.encode();
-                let authenticated = encoded.raw_data_mac_input(&bytes).map_or(0, <[u8]>::len);
-                (bytes, authenticated)
-            })
+            .seal(header, flags, message, &tlvs)
             .ok_or(SendError::NoSuchSession(instance))?;
         session.last_sent = now;
         let armored = wire::armor(&bytes);

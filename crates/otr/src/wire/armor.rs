@@ -11,7 +11,7 @@
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 
 use super::DecodeError;
 
@@ -34,11 +34,16 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
 
 /// Armors a binary message: `"?OTR:" + base64(binary) + "."`.
 pub fn armor(binary: &[u8]) -> String {
-    let mut out = String::with_capacity(PREFIX.len() + binary.len().div_ceil(3) * 4 + 1);
+    let mut out = String::with_capacity(armored_len(binary.len()));
     out.push_str(PREFIX);
-    STANDARD.encode_string(binary, &mut out);
+    base64_simd::STANDARD.encode_append(binary, &mut out);
     out.push(TERMINATOR);
     out
+}
+
+/// The length of the armored form of `binary_len` bytes.
+pub(crate) const fn armored_len(binary_len: usize) -> usize {
+    PREFIX.len() + binary_len.div_ceil(3) * 4 + 1
 }
 
 /// Removes the armor from `text` (a whole "?OTR:...." message) and returns the binary.
@@ -63,24 +68,29 @@ pub(super) fn dearmor_if_armored(text: &str) -> Result<Option<Vec<u8>>, DecodeEr
 /// Decodes the base-64 that follows "?OTR:" (`after` starts right after the prefix), up to the
 /// first ".".
 pub(super) fn dearmor_after_prefix(after: &str) -> Result<Vec<u8>, DecodeError> {
-    let Some((base64, _)) = after.split_once(TERMINATOR) else {
+    let Some(end) = memchr::memchr(TERMINATOR as u8, after.as_bytes()) else {
         return Err(DecodeError::MissingTerminator);
     };
-    decode_base64(base64)
+    decode_base64(after.get(..end).unwrap_or_default())
 }
 
 /// Decodes base-64, skipping ASCII whitespace, after checking the size it announces.
 fn decode_base64(text: &str) -> Result<Vec<u8>, DecodeError> {
     let bytes = text.as_bytes();
-    // The common case, one line of base-64 that fits the limit even if every byte were a
-    // symbol: decode it in place. The decoder refuses whitespace and misplaced padding, which
-    // sends such text to the careful path below.
-    let trailing_padding = bytes.iter().rev().take_while(|&&b| b == b'=').count();
-    if bytes.len() / 4 * 3 <= MAX_ENCODED_LEN
-        && trailing_padding <= 2
-        && let Ok(decoded) = LENIENT.decode(bytes)
-    {
-        return Ok(decoded);
+    // The common case, what we and libotr write: one line of canonical, padded base-64 that
+    // fits the limit. The strict SIMD decoder refuses anything else (whitespace, missing or
+    // misplaced padding, non-zero trailing bits), which goes to the lenient paths below; what
+    // it accepts, the lenient decoder would decode to the same bytes.
+    if bytes.len() / 4 * 3 <= MAX_ENCODED_LEN {
+        if let Ok(decoded) = base64_simd::STANDARD.decode_to_vec(bytes) {
+            return Ok(decoded);
+        }
+        let trailing_padding = bytes.iter().rev().take_while(|&&b| b == b'=').count();
+        if trailing_padding <= 2
+            && let Ok(decoded) = LENIENT.decode(bytes)
+        {
+            return Ok(decoded);
+        }
     }
     let is_symbol = |b: &u8| !b.is_ascii_whitespace() && *b != b'=';
     let symbols = bytes.iter().filter(|b| is_symbol(b)).count();
@@ -167,6 +177,24 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn armor_matches_the_reference_encoder(
+            binary in proptest::collection::vec(any::<u8>(), 0..2000),
+        ) {
+            let text = armor(&binary);
+            let want = format!("?OTR:{}.", base64::engine::general_purpose::STANDARD.encode(&binary));
+            prop_assert_eq!(&text, &want);
+            prop_assert_eq!(text.len(), armored_len(binary.len()));
+        }
+
+        #[test]
+        fn strict_and_lenient_decoders_agree(text in "[A-Za-z0-9+/]{0,200}={0,3}") {
+            let strict = base64_simd::STANDARD.decode_to_vec(text.as_bytes());
+            if let Ok(strict) = strict {
+                prop_assert_eq!(LENIENT.decode(text.as_bytes()).ok(), Some(strict));
+            }
+        }
+
         #[test]
         fn round_trip(binary in proptest::collection::vec(any::<u8>(), 0..600)) {
             let text = armor(&binary);

@@ -162,6 +162,69 @@ impl DataMessage {
     }
 }
 
+/// The fields of a Data Message that precede its encrypted part, for encoding a message in
+/// place: [`DataMessageHead::encode`] writes the header and these fields, the caller appends the
+/// plaintext, encrypts it where it lies and computes the MAC over everything written so far, and
+/// [`finish_data_message`] appends the MAC and the old MAC keys. The result is byte for byte
+/// what [`Encoded::encode`] writes for the same message.
+pub(crate) struct DataMessageHead<'a> {
+    /// The protocol version in the header.
+    pub(crate) version: ProtocolVersion,
+    /// The sender's instance tag (v3).
+    pub(crate) sender_instance: InstanceTag,
+    /// The receiver's instance tag (v3).
+    pub(crate) receiver_instance: InstanceTag,
+    /// Flags (BYTE).
+    pub(crate) flags: u8,
+    /// Sender keyid (INT).
+    pub(crate) sender_keyid: u32,
+    /// Recipient keyid (INT).
+    pub(crate) recipient_keyid: u32,
+    /// The sender's next public key, minimal big-endian.
+    pub(crate) next_dh: &'a [u8],
+    /// Top half of the counter.
+    pub(crate) ctr: [u8; 8],
+}
+
+impl DataMessageHead<'_> {
+    /// The length of the whole encoded message with `encrypted_len` bytes of encrypted message
+    /// and `old_mac_keys_len` bytes of old MAC keys.
+    pub(crate) fn encoded_len(&self, encrypted_len: usize, old_mac_keys_len: usize) -> usize {
+        let header = if self.version.has_instance_tags() {
+            11
+        } else {
+            3
+        };
+        let next_dh = super::codec::strip_leading_zeros(self.next_dh).len();
+        // flags, two key ids, MPI length, CTR, DATA length; then MAC, DATA length.
+        header + 1 + 4 + 4 + 4 + next_dh + 8 + 4 + encrypted_len + MAC_LEN + 4 + old_mac_keys_len
+    }
+
+    /// Appends the header and the fields up to the length of an encrypted message of
+    /// `encrypted_len` bytes, which the caller appends next.
+    pub(crate) fn encode(&self, encrypted_len: usize, out: &mut Vec<u8>) {
+        put_u16(out, self.version.number());
+        put_u8(out, DataMessage::MESSAGE_TYPE);
+        if self.version.has_instance_tags() {
+            self.sender_instance.encode(out);
+            self.receiver_instance.encode(out);
+        }
+        put_u8(out, self.flags);
+        put_u32(out, self.sender_keyid);
+        put_u32(out, self.recipient_keyid);
+        put_mpi(out, self.next_dh);
+        out.extend_from_slice(&self.ctr);
+        put_u32(out, u32::try_from(encrypted_len).unwrap_or(u32::MAX));
+    }
+}
+
+/// Appends what follows the encrypted message of a Data Message begun with
+/// [`DataMessageHead::encode`]: the MAC and the old MAC keys.
+pub(crate) fn finish_data_message(out: &mut Vec<u8>, mac: &[u8; 20], old_mac_keys: &[u8]) {
+    out.extend_from_slice(mac);
+    put_data(out, old_mac_keys);
+}
+
 impl Codec for DhCommit {
     fn encode(&self, out: &mut Vec<u8>) {
         put_data(out, &self.encrypted_gx);
@@ -766,6 +829,39 @@ Ez96YOGyB8+gtpFgCrkuV1bSB9SRVmEBfDtKPQFhKowAAAAA=.";
     }
 
     proptest! {
+        #[test]
+        fn in_place_encoding_matches_encode(
+            (version, sender_instance, receiver_instance) in header(),
+            body in data_message(),
+        ) {
+            let head = DataMessageHead {
+                version,
+                sender_instance,
+                receiver_instance,
+                flags: body.flags,
+                sender_keyid: body.sender_keyid,
+                recipient_keyid: body.recipient_keyid,
+                next_dh: &body.next_dh,
+                ctr: body.ctr,
+            };
+            let len = head.encoded_len(body.encrypted_message.len(), body.old_mac_keys.len());
+            let mut out = Vec::with_capacity(len);
+            head.encode(body.encrypted_message.len(), &mut out);
+            out.extend_from_slice(&body.encrypted_message);
+            let authenticated = out.len();
+            finish_data_message(&mut out, &body.mac, &body.old_mac_keys);
+            let msg = Encoded {
+                version,
+                sender_instance,
+                receiver_instance,
+                body: Body::Data(body),
+            };
+            prop_assert_eq!(out.len(), len);
+            prop_assert_eq!(out.capacity(), len);
+            prop_assert_eq!(&out, &msg.encode());
+            prop_assert_eq!(msg.raw_data_mac_input(&out).map(<[u8]>::len), Some(authenticated));
+        }
+
         #[test]
         fn encoded_round_trips(msg in encoded()) {
             let bytes = msg.encode();

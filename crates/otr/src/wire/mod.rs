@@ -56,6 +56,7 @@ pub use encoded::{
     Body, DataMessage, DhCommit, DhKey, Encoded, FLAG_IGNORE_UNREADABLE, RevealSignature,
     SignatureMessage,
 };
+pub(crate) use encoded::{DataMessageHead, finish_data_message};
 pub use error::DecodeError;
 pub use otr_error::error_message;
 pub use query::Query;
@@ -183,7 +184,11 @@ impl Markers {
             armor: None,
         };
         let mut from = 0;
-        while let Some(found) = input.get(from..).and_then(|rest| rest.find('?')) {
+        while let Some(found) = input
+            .as_bytes()
+            .get(from..)
+            .and_then(|rest| memchr::memchr(b'?', rest))
+        {
             let at = from + found;
             let rest = input.get(at..).unwrap_or_default();
             let slot = if rest.starts_with(FRAGMENT_V3) {
