@@ -5,8 +5,12 @@
 //! Encryption and decryption are the same operation.
 
 use ::aes::Aes128Enc;
-use ctr::Ctr128BE;
-use ctr::cipher::{KeyIvInit, StreamCipher};
+use ::aes::cipher::array::Array;
+use ::aes::cipher::{BlockCipherEncrypt, KeyInit};
+use zeroize::Zeroize;
+
+/// Keystream blocks computed per call of the cipher: what the AES-NI backend pipelines.
+const BATCH: usize = 8;
 
 /// XORs `data` in place with the AES-128-CTR keystream for `key` and the initial counter block
 /// `top_half || 0^8`.
@@ -14,21 +18,35 @@ use ctr::cipher::{KeyIvInit, StreamCipher};
 /// The counter cannot wrap: it starts with its low 64 bits zero, so it would take `2^64` blocks
 /// (more than any `usize` length) to carry out of the block.
 pub fn ctr128_apply(key: &[u8; 16], top_half: &[u8; 8], data: &mut [u8]) {
-    let mut iv = [0u8; 16];
-    for (dst, src) in iv.iter_mut().zip(top_half.iter()) {
-        *dst = *src;
+    // Encryption-only key schedule (CTR never decrypts a block), wiped on drop (`zeroize`
+    // feature of `aes`); the keystream is wiped below.
+    let cipher = Aes128Enc::new(key.into());
+    let mut keystream = [[0u8; 16]; BATCH];
+    let mut counter = 0u64;
+    for chunk in data.chunks_mut(16 * BATCH) {
+        let blocks = keystream
+            .get_mut(..chunk.len().div_ceil(16))
+            .unwrap_or_default();
+        for block in blocks.iter_mut() {
+            let (high, low) = block.split_at_mut(8);
+            high.copy_from_slice(top_half);
+            low.copy_from_slice(&counter.to_be_bytes());
+            counter = counter.wrapping_add(1);
+        }
+        cipher.encrypt_blocks(Array::cast_slice_from_core_mut(blocks));
+        for (d, k) in chunk.iter_mut().zip(blocks.as_flattened()) {
+            *d ^= *k;
+        }
     }
-    // Encryption-only key schedule (CTR never decrypts a block); it and the keystream state
-    // are wiped on drop (`zeroize` features of `aes` and `ctr`).
-    let mut cipher = Ctr128BE::<Aes128Enc>::new(key.into(), (&iv).into());
-    cipher.apply_keystream(data);
+    // As one byte slice: zeroize wipes slices in bulk, arrays element by element.
+    keystream.as_flattened_mut().zeroize();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use ::aes::Aes128;
-    use ::aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
+    use ::aes::cipher::Array;
 
     /// Keystream computed block by block with raw AES (ECB) as an independent reference.
     fn reference(key: &[u8; 16], top_half: &[u8; 8], data: &[u8]) -> Vec<u8> {
@@ -54,6 +72,24 @@ mod tests {
         assert_eq!(buf, reference(&key, &top, &plain));
         ctr128_apply(&key, &top, &mut buf);
         assert_eq!(buf, plain);
+    }
+
+    #[test]
+    fn matches_the_ctr_crate_across_batches() {
+        use ctr::Ctr128BE;
+        use ctr::cipher::{KeyIvInit, StreamCipher};
+        let key: [u8; 16] = core::array::from_fn(|i| (i * 29 + 1) as u8);
+        let top = [0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10];
+        let mut iv = [0u8; 16];
+        iv[..8].copy_from_slice(&top);
+        let plain: Vec<u8> = (0..1100u32).map(|i| (i * 7) as u8).collect();
+        for len in (0..300).chain([511, 512, 513, 1024, 1100]) {
+            let mut ours = plain[..len].to_vec();
+            ctr128_apply(&key, &top, &mut ours);
+            let mut theirs = plain[..len].to_vec();
+            Ctr128BE::<Aes128>::new((&key).into(), (&iv).into()).apply_keystream(&mut theirs);
+            assert_eq!(ours, theirs, "{len}");
+        }
     }
 
     #[test]

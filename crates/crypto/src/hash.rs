@@ -179,7 +179,7 @@ impl HmacSha1State {
             len.copy_from_slice(&total.wrapping_mul(8).to_be_bytes());
         }
         sha1_compress(&mut state, last.get(..used).unwrap_or_default());
-        let mut outer_block = Zeroizing::new([0u8; SHA1_BLOCK]);
+        let mut outer_block = [0u8; SHA1_BLOCK];
         for (chunk, word) in outer_block.chunks_exact_mut(4).zip(state.iter()) {
             chunk.copy_from_slice(&word.to_be_bytes());
         }
@@ -192,7 +192,9 @@ impl HmacSha1State {
             len.copy_from_slice(&((SHA1_BLOCK as u64 + 20) * 8).to_be_bytes());
         }
         let mut outer = self.outer;
-        sha1_compress(&mut outer, core::slice::from_ref(&*outer_block));
+        sha1_compress(&mut outer, core::slice::from_ref(&outer_block));
+        // As a slice: zeroize wipes slices in bulk, arrays element by element.
+        outer_block.as_mut_slice().zeroize();
         let mut out = [0u8; 20];
         for (chunk, word) in out.chunks_exact_mut(4).zip(outer.iter()) {
             chunk.copy_from_slice(&word.to_be_bytes());

@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 
 use offrecord_crypto::dsa::DsaPrivateKey;
 use rand_core::CryptoRng;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::InstanceTag;
 use crate::ake::{AuthState, AwaitingDhKey, Completed, Step};
@@ -595,7 +595,10 @@ impl Endpoint {
             }
         };
         let max = self.config.max_instances_per_peer;
-        let p = self.peer_mut(peer);
+        let p = match self.peers.get_mut(peer) {
+            Some(p) => &mut **p,
+            None => self.peer_mut(peer),
+        };
         if their_instance != InstanceTag::ZERO && !p.instances.contains_key(&their_instance) {
             if p.instances.len() >= max {
                 out.message_event(
@@ -960,7 +963,11 @@ impl Endpoint {
         now: u64,
         rng: &mut R,
     ) -> Result<Output, SendError> {
-        let best = self.peer_mut(peer).best();
+        // (A lookup first: `peer_mut` allocates the key to look it up.)
+        let best = match self.peers.get(peer) {
+            Some(p) => p.best(),
+            None => self.peer_mut(peer).best(),
+        };
         self.send_to(peer, best, text, &[], now, rng)
     }
 
@@ -981,7 +988,10 @@ impl Endpoint {
         let mut out = Output::default();
         let policy = self.config.policy;
         let versions = self.offered_versions();
-        let p = self.peer_mut(peer);
+        let p = match self.peers.get_mut(peer) {
+            Some(p) => &mut **p,
+            None => self.peer_mut(peer),
+        };
         let state = p
             .session(instance)
             .map(|s| s.msg.public())
@@ -989,12 +999,9 @@ impl Endpoint {
         match state {
             crate::MessageState::Encrypted => {
                 self.send_data(&mut out, peer, instance, text.as_bytes(), tlvs, 0, now)?;
-                self.peer_mut(peer).stored = Some(Stored {
-                    text: Zeroizing::new(text.to_owned()),
-                    at: now,
-                    resend: false,
-                    sent: true,
-                });
+                if let Some(p) = self.peers.get_mut(peer) {
+                    keep_sent(&mut p.stored, text, now);
+                }
                 Ok(out)
             }
             // Like libotr, a message written after the peer ended the session is refused, not
@@ -1511,6 +1518,31 @@ fn handle_smp<R: CryptoRng + ?Sized>(
 }
 
 /// The instance tag to put in a header: v2 headers carry none.
+/// Keeps `text`, just sent encrypted, as the message to resend if the peer could not read it.
+/// The previous one is wiped and its buffer reused (no allocation when it is large enough).
+fn keep_sent(stored: &mut Option<Stored>, text: &str, now: u64) {
+    match stored {
+        Some(old) => {
+            // Wipes the text in bulk (its spare capacity never holds any: it is wiped before
+            // every reuse) and reuses the buffer.
+            old.text.as_mut_str().zeroize();
+            old.text.clear();
+            old.text.push_str(text);
+            old.at = now;
+            old.resend = false;
+            old.sent = true;
+        }
+        None => {
+            *stored = Some(Stored {
+                text: Zeroizing::new(text.to_owned()),
+                at: now,
+                resend: false,
+                sent: true,
+            });
+        }
+    }
+}
+
 fn header_tag(version: ProtocolVersion, tag: InstanceTag) -> InstanceTag {
     match version {
         ProtocolVersion::V2 => InstanceTag::ZERO,
