@@ -443,7 +443,9 @@ impl fmt::Debug for PublicExponent {
 /// this crate (the 1536-bit group, DH and DSA): the x86-64 MULX/ADCX/ADOX assembly (`true`),
 /// which is the default when the processor reports BMI2 and ADX, or the portable Rust
 /// (`false`). Returns whether the assembly is in use afterwards (never on a processor without
-/// BMI2 and ADX). Both compute identical results in constant time; the switch is for tests,
+/// BMI2 and ADX). The environment variable `OFFRECORD_CRYPTO_NO_ASM`, when set, makes the
+/// portable Rust the default instead (for comparisons: `bench/compare.sh` with and without
+/// it). Both compute identical results in constant time; the switch is for tests,
 /// benchmarks and the constant-time probe, which runs both under valgrind (whose emulated
 /// CPUID hides ADX, so the host's `/proc/cpuinfo` flags are consulted as well).
 pub fn use_assembly(on: bool) -> bool {

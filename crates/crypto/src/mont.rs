@@ -4,10 +4,15 @@
 //! group, 16 for DSA-1024) and multiplies numbers kept as `[u64; N]` little-endian limbs in
 //! Montgomery form (`x·R mod p`, `R = 2^(64·N)`), always fully reduced (`< p`).
 //!
-//! - [`Monty::mul`]: CIOS (coarsely integrated operand scanning) with `u128` products.
-//! - [`Monty::sqr`]: a dedicated squaring (each cross product once, then doubled) followed by a
-//!   separate Montgomery reduction.
-//! - The final conditional subtraction is done with a mask, never a branch.
+//! - [`Monty::mul`], [`Monty::sqr`]: on x86-64 processors with BMI2 and ADX (detected once at
+//!   run time), assembly with MULX/ADCX/ADOX for 24 and 16 limbs (module `adx`): CIOS
+//!   (coarsely integrated operand scanning) for products, and for squares each cross product
+//!   once, doubled, then a separate Montgomery reduction. Otherwise portable Rust:
+//!   [`Monty::mul_portable`] scans products column by column with `u128` products and
+//!   [`Monty::sqr_portable`] is its squaring counterpart. Both are tested against each other
+//!   and against crypto-bigint, and both run in the constant-time test (`tests/constant_time.rs`).
+//! - The final conditional subtraction is done with a mask (or a multiplication by a bit),
+//!   never a branch.
 //! - [`Monty::pow_ct`]: fixed-window exponentiation over a *declared* number of exponent bits,
 //!   with a constant-time table lookup that reads every entry ([`select`]).
 //! - [`FixedBase`]: precomputed `b^(d·16^i)` for a fixed base, so that `b^e` costs one
@@ -163,12 +168,15 @@ mod adx {
             info.lines()
                 .find(|l| l.starts_with("flags"))
                 .is_some_and(|flags| {
-                    let mut words = flags.split_whitespace();
-                    let list: Vec<&str> = words.by_ref().collect();
+                    let list: Vec<&str> = flags.split_whitespace().collect();
                     list.contains(&"bmi2") && list.contains(&"adx")
                 })
         })
     }
+
+    /// An environment variable that, when set (to anything), keeps the assembly off by
+    /// default (for comparisons and debugging; [`set`] still switches it on).
+    pub(super) const DISABLE_VAR: &str = "OFFRECORD_CRYPTO_NO_ASM";
 
     /// Whether the assembly is in use.
     #[inline(always)]
@@ -177,7 +185,7 @@ mod adx {
             ASM => true,
             PORTABLE => false,
             _ => {
-                let on = cpuid_has_adx();
+                let on = cpuid_has_adx() && std::env::var_os(DISABLE_VAR).is_none();
                 STATE.store(if on { ASM } else { PORTABLE }, Ordering::Relaxed);
                 on
             }
@@ -1117,7 +1125,9 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         assert_eq!(
             asm_in_use(),
-            std::is_x86_feature_detected!("bmi2") && std::is_x86_feature_detected!("adx")
+            std::is_x86_feature_detected!("bmi2")
+                && std::is_x86_feature_detected!("adx")
+                && std::env::var_os(adx::DISABLE_VAR).is_none()
         );
         #[cfg(not(target_arch = "x86_64"))]
         assert!(!asm_in_use());
