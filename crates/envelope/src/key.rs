@@ -185,6 +185,10 @@ pub struct PeerKey {
 
 impl PeerKey {
     /// Imports a transferable public key, binary or ASCII-armored.
+    ///
+    /// Keys that verified are remembered by their exact bytes (see [`verified`]), so importing
+    /// the same bytes again (a contact's stored key for every mail to them, the Autocrypt
+    /// header in every mail from them) skips parsing and the self-signature checks.
     pub fn from_bytes(data: &[u8]) -> Result<Self, KeyError> {
         if data.len() > MAX_KEY_SIZE {
             return Err(KeyError::TooLarge {
@@ -192,9 +196,14 @@ impl PeerKey {
                 limit: MAX_KEY_SIZE,
             });
         }
+        if let Some(key) = verified::get(data) {
+            return Ok(key);
+        }
         let (key, _headers) =
             SignedPublicKey::from_reader_single(Cursor::new(data)).map_err(malformed)?;
-        Self::from_public_key(key)
+        let key = Self::from_public_key(key)?;
+        verified::put(data, &key);
+        Ok(key)
     }
 
     /// The key in an `Autocrypt` header value (`addr=...; prefer-encrypt=mutual;
@@ -321,6 +330,58 @@ impl PeerKey {
 impl fmt::Debug for PeerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PeerKey({})", self.fingerprint)
+    }
+}
+
+/// The keys [`PeerKey::from_bytes`] verified recently, by their exact input bytes.
+///
+/// Parsing a key and checking its self-signatures (two or three Ed25519 verifications) is a
+/// pure function of its bytes: no clock, no other input. So the result for bytes seen before
+/// is the result of checking them again, and this memo changes no outcome, only the time (the
+/// chat layer reads a contact's stored key for every mail it sends them, and every mail from
+/// them carries the same key in its Autocrypt header). Only keys that verified are kept (a
+/// rejected key is checked again, and rejected again); a changed key is different bytes, so
+/// it is checked afresh. Public keys only: nothing secret is kept. At most [`CAPACITY`]
+/// entries, the oldest replaced first; a poisoned lock just bypasses the memo.
+mod verified {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use super::PeerKey;
+
+    /// How many keys are remembered (a device talks to few contacts at a time).
+    pub(super) const CAPACITY: usize = 64;
+
+    type Entries = VecDeque<(Box<[u8]>, PeerKey)>;
+
+    static KEYS: Mutex<Entries> = Mutex::new(VecDeque::new());
+
+    /// The key that these exact bytes verified as, if they did recently.
+    pub(super) fn get(bytes: &[u8]) -> Option<PeerKey> {
+        let keys = KEYS.lock().ok()?;
+        keys.iter()
+            .find(|(seen, _)| **seen == *bytes)
+            .map(|(_, key)| key.clone())
+    }
+
+    /// How many keys are remembered (tests).
+    #[cfg(test)]
+    pub(super) fn len() -> usize {
+        KEYS.lock().map_or(0, |keys| keys.len())
+    }
+
+    /// Remembers that `bytes` verified as `key`.
+    pub(super) fn put(bytes: &[u8], key: &PeerKey) {
+        let Ok(mut keys) = KEYS.lock() else {
+            return;
+        };
+        if keys.iter().any(|(seen, _)| **seen == *bytes) {
+            return;
+        }
+        if keys.len() >= CAPACITY {
+            keys.pop_front();
+        }
+        keys.push_back((bytes.into(), key.clone()));
     }
 }
 
@@ -545,6 +606,35 @@ mod tests {
             PeerKey::from_bytes(&vec![0u8; MAX_KEY_SIZE + 1]),
             Err(KeyError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn remembered_keys_change_no_outcome() {
+        let genuine = alice().public_key().to_bytes().unwrap();
+        let first = PeerKey::from_bytes(&genuine).unwrap();
+        assert!(verified::get(&genuine).is_some());
+        assert_eq!(PeerKey::from_bytes(&genuine).unwrap(), first);
+        // A copy with a broken binding signature (its last byte) is checked, not recalled.
+        let mut forged = genuine.clone();
+        let last = forged.last_mut().unwrap();
+        *last ^= 1;
+        assert!(matches!(
+            PeerKey::from_bytes(&forged),
+            Err(KeyError::BadSelfSignature(_))
+        ));
+        assert!(verified::get(&forged).is_none());
+        assert!(PeerKey::from_bytes(&forged).is_err());
+        // The memo is bounded.
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        for i in 0..verified::CAPACITY + 2 {
+            let key = Identity::generate(&format!("k{i}@example.org"), 1_700_000_000, &mut rng)
+                .unwrap()
+                .public_key()
+                .to_bytes()
+                .unwrap();
+            PeerKey::from_bytes(&key).unwrap();
+        }
+        assert!(verified::len() <= verified::CAPACITY);
     }
 
     #[test]
