@@ -46,6 +46,25 @@ pub trait Carrier {
     /// applies, who got it and whether retrying can help ([`SendError::retryable`]).
     fn send(&mut self, from: &str, recipients: &[String], raw: &[u8]) -> Result<(), SendError>;
 
+    /// Submits several messages from `from`, each given as its envelope recipients and raw
+    /// bytes, exactly as [`send`](Carrier::send) would one after the other: one result per
+    /// message, in order, and `Ok` for a message means what it means for `send` (every
+    /// recipient has it; on the spool, durably). A failure of one message does not stop the
+    /// others.
+    ///
+    /// The default sends them one by one. The spool overrides it: it writes the whole batch,
+    /// syncs it, and publishes it under one lock with one directory sync per mailbox.
+    fn send_batch(
+        &mut self,
+        from: &str,
+        mails: &[(&[String], &[u8])],
+    ) -> Vec<Result<(), SendError>> {
+        mails
+            .iter()
+            .map(|(recipients, raw)| self.send(from, recipients, raw))
+            .collect()
+    }
+
     /// Returns mails of the mailbox delivered after `after` (all of them for `None`), in
     /// delivery order, together with the cursor to pass next time.
     ///
@@ -58,6 +77,13 @@ pub trait Carrier {
     /// Deletes one mail from the mailbox (after processing: OTR mail is erased by the device it
     /// was for). Deleting a mail that is already gone succeeds.
     fn delete(&mut self, id: &MailId) -> Result<(), FetchError>;
+
+    /// Deletes several mails, as [`delete`](Carrier::delete) would one after the other
+    /// (stopping at the first failure). The default does exactly that; the spool deletes them
+    /// side by side.
+    fn delete_all(&mut self, ids: &[MailId]) -> Result<(), FetchError> {
+        ids.iter().try_for_each(|id| self.delete(id))
+    }
 
     /// Blocks until new mail may have arrived or `timeout` has passed, whichever is first.
     ///

@@ -651,3 +651,112 @@ fn nothing_is_left_in_tmp() {
         assert_eq!(mail_files(dir.path(), address).len(), 5);
     }
 }
+
+#[test]
+fn a_batch_is_delivered_as_its_mails_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut alice = Spool::open(dir.path(), ALICE).unwrap();
+    let mut bob = Spool::open(dir.path(), BOB).unwrap();
+    let mut carol = Spool::open(dir.path(), CAROL).unwrap();
+    // Something delivered before the batch stays first.
+    alice.send(ALICE, &to(&[BOB]), b"before").unwrap();
+
+    let to_bob = to(&[BOB]);
+    let to_bob_and_self = to(&[BOB, ALICE, "BOB@example.org"]);
+    let partly_bad = to(&[CAROL, "no at sign", BOB]);
+    let nobody: Vec<String> = Vec::new();
+    let too_large = vec![b'x'; MAX_MAIL_SIZE + 1];
+    let mut batch: Vec<(&[String], &[u8])> = vec![
+        (&to_bob, b"one"),
+        (&to_bob_and_self, b"two"),
+        (&partly_bad, b"three"),
+        (&nobody, b"four"),
+        (&to_bob, &too_large),
+    ];
+    let many: Vec<String> = (0..40).map(|i| format!("bulk {i:02}")).collect();
+    batch.extend(many.iter().map(|m| (to_bob.as_slice(), m.as_bytes())));
+    let results = alice.send_batch(ALICE, &batch);
+    assert_eq!(results.len(), batch.len());
+    assert!(results[0].is_ok() && results[1].is_ok());
+    let Err(SendError::Recipients { delivered, failed }) = &results[2] else {
+        panic!("{:?}", results[2]);
+    };
+    assert_eq!(delivered, &to(&[CAROL, BOB]), "in the caller's order");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].recipient, "no at sign");
+    assert!(matches!(results[3], Err(SendError::NoRecipients)));
+    assert!(matches!(results[4], Err(SendError::TooLarge { .. })));
+    assert!(results[5..].iter().all(Result::is_ok));
+
+    // Each mailbox got its mails in batch order, once each, after what was there.
+    let mut expected = vec!["before", "one", "two", "three"];
+    expected.extend(many.iter().map(String::as_str));
+    assert_eq!(bodies(&bob.fetch(None).unwrap()), expected);
+    assert_eq!(bodies(&alice.fetch(None).unwrap()), ["two"]);
+    assert_eq!(bodies(&carol.fetch(None).unwrap()), ["three"]);
+    for address in [ALICE, BOB, CAROL] {
+        let tmp = dir.path().join(address).join("tmp");
+        assert_eq!(fs::read_dir(tmp).unwrap().count(), 0, "{address}");
+    }
+
+    // A later single delivery still sorts after the batch.
+    alice.send(ALICE, &to(&[BOB]), b"after").unwrap();
+    let all = bob.fetch(None).unwrap();
+    assert_eq!(bodies(&all).last().map(String::as_str), Some("after"));
+
+    // delete_all removes them all (side by side), and is idempotent like delete.
+    let ids: Vec<MailId> = all.mails.iter().map(|m| m.id.clone()).collect();
+    bob.delete_all(&ids).unwrap();
+    bob.delete_all(&ids).unwrap();
+    assert!(bob.fetch(None).unwrap().mails.is_empty());
+    assert!(mail_files(dir.path(), BOB).is_empty());
+}
+
+#[test]
+fn batches_and_single_deliveries_from_two_threads_keep_one_order() {
+    const ROUNDS: usize = 20;
+    const EACH: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    Spool::open(&root, CAROL).unwrap();
+    let writers: Vec<_> = [ALICE, BOB]
+        .into_iter()
+        .map(|sender| {
+            let root = root.clone();
+            thread::spawn(move || {
+                let mut spool = Spool::open(&root, sender).unwrap();
+                let carol = to(&[CAROL]);
+                for round in 0..ROUNDS {
+                    let bodies: Vec<String> = (0..EACH)
+                        .map(|i| format!("{sender} {round:02} {i}"))
+                        .collect();
+                    if round % 2 == 0 {
+                        let batch: Vec<(&[String], &[u8])> = bodies
+                            .iter()
+                            .map(|b| (carol.as_slice(), b.as_bytes()))
+                            .collect();
+                        assert!(spool.send_batch(sender, &batch).iter().all(Result::is_ok));
+                    } else {
+                        for body in &bodies {
+                            spool.send(sender, &carol, body.as_bytes()).unwrap();
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let mut carol = Spool::open(&root, CAROL).unwrap();
+    let all = bodies(&carol.fetch(None).unwrap());
+    assert_eq!(all.len(), 2 * ROUNDS * EACH);
+    for sender in [ALICE, BOB] {
+        let own: Vec<&String> = all.iter().filter(|b| b.starts_with(sender)).collect();
+        let expected: Vec<String> = (0..ROUNDS)
+            .flat_map(|r| (0..EACH).map(move |i| format!("{sender} {r:02} {i}")))
+            .collect();
+        assert_eq!(own, expected.iter().collect::<Vec<_>>(), "{sender}'s order");
+    }
+    assert_eq!(mail_files(&root, CAROL).len(), 2 * ROUNDS * EACH);
+}

@@ -16,6 +16,12 @@
 //! listing sees a prefix of the stamp order, whatever processes deliver at the same instant.
 //! The slow part of a delivery (writing and syncing the file in `tmp/`) happens before taking
 //! the lock.
+//!
+//! A batch ([`Mailbox::deliver_all`]) writes every mail to `tmp/` first, then syncs each file,
+//! then takes the lock once, gives the mails consecutive stamps, writes `last` once, renames
+//! them all and syncs `new/` once (the files' syncs run side by side, see `parallel.rs`). Each mail is still on disk, contents and name, before the
+//! batch returns `Ok` for it; what the batch saves is a lock, a `last` replacement and a
+//! directory sync per mail (and the device gets the writes together, not one round trip each).
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::hash::{BuildHasher, RandomState};
@@ -88,12 +94,41 @@ impl Mailbox {
     pub(crate) fn deliver(&self, raw: &[u8]) -> Result<Stamp, IoError> {
         self.ensure()?;
         let tmp = self.write_tmp(raw)?;
-        let published = self.publish(&tmp);
-        if published.is_err() {
-            // Best effort: a leftover is removed by `remove_stale_tmp` later.
-            let _ = fs::remove_file(&tmp);
+        self.publish(vec![Ok(tmp)])
+            .pop()
+            .unwrap_or_else(|| Err(exhausted(&self.dir)))
+    }
+
+    /// Delivers every mail of `raws`, in this order (consecutive stamps): each is written to
+    /// `tmp/`, then all are synced, then renamed into `new/` under one lock, and `new/` is
+    /// synced once. One result per mail: `Ok` only once the mail and its name are durable.
+    pub(crate) fn deliver_all(&self, raws: &[&[u8]]) -> Vec<Result<Stamp, IoError>> {
+        if let Err(e) = self.ensure() {
+            return raws.iter().map(|_| Err(copy_error(&e))).collect();
         }
-        published
+        // Write all before syncing any, then sync them side by side (see `parallel.rs`).
+        let written: Vec<_> = raws.iter().map(|raw| self.create_tmp(raw)).collect();
+        let syncs = super::parallel::map(&written, |made| match made {
+            Ok((_, file)) => Some(file.sync_all()),
+            Err(_) => None,
+        });
+        let synced = written
+            .into_iter()
+            .zip(syncs)
+            .map(|(made, sync)| {
+                let (path, file) = made?;
+                match sync {
+                    Some(Ok(())) => Ok(path),
+                    Some(Err(e)) => {
+                        drop(file);
+                        let _ = fs::remove_file(&path);
+                        Err(IoError::new("write", &path, e))
+                    }
+                    None => Err(IoError::new("sync", &path, io::Error::other("not synced"))),
+                }
+            })
+            .collect();
+        self.publish(synced)
     }
 
     /// Lists the stamps in `new/`, sorted, under the shared lock (see the module docs). Names
@@ -230,6 +265,17 @@ impl Mailbox {
 
     /// Writes `raw` to a new file in `tmp/` and syncs it.
     fn write_tmp(&self, raw: &[u8]) -> Result<PathBuf, IoError> {
+        let (path, file) = self.create_tmp(raw)?;
+        if let Err(e) = file.sync_all() {
+            drop(file);
+            let _ = fs::remove_file(&path);
+            return Err(IoError::new("write", &path, e));
+        }
+        Ok(path)
+    }
+
+    /// Writes `raw` to a new file in `tmp/`, not synced yet; returns it still open.
+    fn create_tmp(&self, raw: &[u8]) -> Result<(PathBuf, File), IoError> {
         let tmp_dir = self.dir.join(TMP);
         let mut attempts = 0;
         loop {
@@ -247,35 +293,100 @@ impl Mailbox {
                 }
                 Err(e) => return Err(IoError::new("create", &path, e)),
             };
-            let written = file.write_all(raw).and_then(|()| file.sync_all());
-            if let Err(e) = written {
+            if let Err(e) = file.write_all(raw) {
                 drop(file);
                 let _ = fs::remove_file(&path);
                 return Err(IoError::new("write", &path, e));
             }
-            return Ok(path);
+            return Ok((path, file));
         }
     }
 
-    /// Gives `tmp` the next stamp and renames it into `new/`, all under the exclusive lock.
-    fn publish(&self, tmp: &Path) -> Result<Stamp, IoError> {
-        let _lock = self.lock(LockMode::Exclusive)?;
-        let mut stamp = self.next_stamp()?;
-        // `last` keeps stamps above every published one; this loop only guards against a
-        // `last` file someone lowered by hand.
-        let mut target = self.mail_path(stamp);
-        while fs::symlink_metadata(&target).is_ok() {
-            stamp = stamp.next().ok_or_else(|| exhausted(&target))?;
-            target = self.mail_path(stamp);
+    /// Gives each synced file in `tmp/` the next stamp, in order, and renames it into `new/`,
+    /// all under the exclusive lock, then syncs `new/` once. Entries that are already errors
+    /// stay errors (and take no stamp). A file that does not make it into `new/` is removed.
+    fn publish(&self, tmps: Vec<Result<PathBuf, IoError>>) -> Vec<Result<Stamp, IoError>> {
+        let ready: Vec<&PathBuf> = tmps.iter().filter_map(|t| t.as_ref().ok()).collect();
+        let published = if ready.is_empty() {
+            Vec::new()
+        } else {
+            match self.lock(LockMode::Exclusive) {
+                Ok(lock) => {
+                    let published = self.rename_all(&ready);
+                    drop(lock);
+                    published
+                }
+                Err(e) => ready.iter().map(|_| Err(copy_error(&e))).collect(),
+            }
+        };
+        let mut published = published.into_iter();
+        tmps.into_iter()
+            .map(|tmp| {
+                let tmp = tmp?;
+                let result = published
+                    .next()
+                    .unwrap_or_else(|| Err(exhausted(&self.dir.join(LAST))));
+                if result.is_err() {
+                    // Best effort: a leftover is removed by `remove_stale_tmp` later.
+                    let _ = fs::remove_file(&tmp);
+                }
+                result
+            })
+            .collect()
+    }
+
+    /// The part of [`Mailbox::publish`] under the exclusive lock: one result per file.
+    fn rename_all(&self, tmps: &[&PathBuf]) -> Vec<Result<Stamp, IoError>> {
+        let fail_all = |e: &IoError| tmps.iter().map(|_| Err(copy_error(e))).collect();
+        // Stamps first, all of them, so that `last` is written once, before any rename.
+        let mut next = match self.next_stamp() {
+            Ok(stamp) => Some(stamp),
+            Err(e) => return fail_all(&e),
+        };
+        let mut planned = Vec::with_capacity(tmps.len());
+        for _ in tmps {
+            // `last` keeps stamps above every published one; this loop only guards against a
+            // `last` file someone lowered by hand.
+            let mut stamp = next;
+            while let Some(s) = stamp
+                && fs::symlink_metadata(self.mail_path(s)).is_ok()
+            {
+                stamp = s.next();
+            }
+            planned.push(stamp);
+            next = stamp.and_then(Stamp::next);
         }
-        // `last` first: should we die between the two steps, a stamp is wasted, never reused.
-        self.replace_small_file(LAST, &stamp.to_string())?;
-        fs::rename(tmp, &target).map_err(|e| IoError::new("rename into", &target, e))?;
+        let last = self.dir.join(LAST);
+        let Some(highest) = planned.iter().flatten().max().copied() else {
+            return fail_all(&exhausted(&last));
+        };
+        // `last` first: should we die before the renames, stamps are wasted, never reused.
+        if let Err(e) = self.replace_small_file(LAST, &highest.to_string()) {
+            return fail_all(&e);
+        }
+        let mut renamed: Vec<Result<Stamp, IoError>> = tmps
+            .iter()
+            .zip(planned)
+            .map(|(tmp, stamp)| {
+                let stamp = stamp.ok_or_else(|| exhausted(&last))?;
+                let target = self.mail_path(stamp);
+                fs::rename(tmp, &target).map_err(|e| IoError::new("rename into", &target, e))?;
+                Ok(stamp)
+            })
+            .collect();
+        // One directory sync makes every rename above durable.
         let new_dir = self.dir.join(NEW);
-        File::open(&new_dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|e| IoError::new("sync", &new_dir, e))?;
-        Ok(stamp)
+        if renamed.iter().any(Result::is_ok)
+            && let Err(e) = File::open(&new_dir).and_then(|dir| dir.sync_all())
+        {
+            let e = IoError::new("sync", &new_dir, e);
+            for result in &mut renamed {
+                if result.is_ok() {
+                    *result = Err(copy_error(&e));
+                }
+            }
+        }
+        renamed
     }
 
     /// The stamp for the next delivery: above the clock's "now" and above every stamp given
@@ -347,6 +458,16 @@ impl Mailbox {
             .map_err(|e| IoError::new("write", &tmp, e))?;
         fs::rename(&tmp, &path).map_err(|e| IoError::new("rename into", &path, e))
     }
+}
+
+/// The same failure again, for every mail of a batch it stopped.
+fn copy_error(e: &IoError) -> IoError {
+    let source = e.io_error();
+    IoError::new(
+        e.action(),
+        e.path(),
+        io::Error::new(source.kind(), source.to_string()),
+    )
 }
 
 fn exhausted(path: &Path) -> IoError {

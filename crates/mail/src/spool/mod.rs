@@ -11,6 +11,7 @@
 //! a network one.
 
 mod mailbox;
+mod parallel;
 pub(crate) mod stamp;
 
 use std::path::{Path, PathBuf};
@@ -123,6 +124,90 @@ impl Carrier for Spool {
         }
     }
 
+    /// Delivers the batch mailbox by mailbox: each mailbox gets its mails (in batch order) with
+    /// [`Mailbox::deliver_all`], so a batch costs one lock, one `last` update and one
+    /// directory sync per mailbox instead of per mail, and every mail is synced before any is
+    /// reported delivered.
+    fn send_batch(
+        &mut self,
+        from: &str,
+        mails: &[(&[String], &[u8])],
+    ) -> Vec<Result<(), SendError>> {
+        /// What happened to one mail so far: its recipients (position in its list, spelling)
+        /// that have it, and those that failed.
+        #[derive(Default)]
+        struct Progress {
+            delivered: Vec<(usize, String)>,
+            failed: Vec<RecipientFailure>,
+        }
+        let mut progress: Vec<Result<Progress, SendError>> = Vec::with_capacity(mails.len());
+        /// One recipient of one mail of the batch: the mail, the recipient's position in
+        /// its list, and its spelling.
+        struct Delivery {
+            mail: usize,
+            position: usize,
+            recipient: String,
+        }
+        // Mailboxes in the order they first appear, each with its deliveries in batch order.
+        let mut boxes: Vec<(Address, Vec<Delivery>)> = Vec::new();
+        for (index, (recipients, raw)) in mails.iter().enumerate() {
+            if let Err(e) = check_submission(&self.address, from, recipients, raw) {
+                progress.push(Err(e));
+                continue;
+            }
+            let (valid, failed) = dedup_recipients(recipients);
+            for (position, (recipient, address)) in valid.into_iter().enumerate() {
+                let delivery = Delivery {
+                    mail: index,
+                    position,
+                    recipient,
+                };
+                match boxes.iter_mut().find(|(a, _)| *a == address) {
+                    Some((_, deliveries)) => deliveries.push(delivery),
+                    None => boxes.push((address, vec![delivery])),
+                }
+            }
+            progress.push(Ok(Progress {
+                delivered: Vec::new(),
+                failed,
+            }));
+        }
+        for (address, deliveries) in boxes {
+            let raws: Vec<&[u8]> = deliveries
+                .iter()
+                .filter_map(|d| mails.get(d.mail).map(|(_, raw)| *raw))
+                .collect();
+            let results = Mailbox::new(&self.root, &address).deliver_all(&raws);
+            for (delivery, result) in deliveries.into_iter().zip(results) {
+                let Some(Ok(mail)) = progress.get_mut(delivery.mail) else {
+                    continue;
+                };
+                match result {
+                    Ok(_) => mail.delivered.push((delivery.position, delivery.recipient)),
+                    Err(error) => mail.failed.push(RecipientFailure {
+                        recipient: delivery.recipient,
+                        error: error.into(),
+                    }),
+                }
+            }
+        }
+        progress
+            .into_iter()
+            .map(|mail| {
+                let mut mail = mail?;
+                if mail.failed.is_empty() {
+                    return Ok(());
+                }
+                mail.delivered
+                    .sort_unstable_by_key(|(position, _)| *position);
+                Err(SendError::Recipients {
+                    delivered: mail.delivered.into_iter().map(|(_, r)| r).collect(),
+                    failed: mail.failed,
+                })
+            })
+            .collect()
+    }
+
     fn fetch(&mut self, after: Option<&Cursor>) -> Result<Batch, FetchError> {
         self.mailbox.ensure()?;
         let validity = self.mailbox.validity()?;
@@ -172,6 +257,18 @@ impl Carrier for Spool {
             // Not a spool mail: nothing of this mailbox to delete.
             None => Ok(()),
         }
+    }
+
+    /// Deletes the mails side by side (see `parallel.rs`): no `fsync`, as for one mail. A
+    /// deletion lost in a crash only brings a processed mail back, which the chat layer
+    /// recognises as a duplicate and deletes again.
+    fn delete_all(&mut self, ids: &[MailId]) -> Result<(), FetchError> {
+        let stamps: Vec<_> = ids.iter().filter_map(MailId::spool_stamp).collect();
+        let mailbox = &self.mailbox;
+        parallel::map(&stamps, |stamp| mailbox.delete(*stamp))
+            .into_iter()
+            .collect::<Result<(), _>>()?;
+        Ok(())
     }
 
     fn wait(&mut self, timeout: Duration) -> Result<(), FetchError> {
