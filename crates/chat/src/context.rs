@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use zeroize::Zeroizing;
 
 use crate::db;
+use crate::db::Cached;
 use crate::error::Error;
 use crate::mailfmt::{self, Identity};
 use crate::types::{ChatId, ChatKind, ContactId, Erasure, MsgId, OtrState, Verification};
@@ -297,14 +298,14 @@ impl Context {
         key: &[u8],
         now: u64,
     ) -> Result<ContactId, Error> {
-        self.conn.execute(
+        self.conn.exec(
             "INSERT INTO contacts (addr, pgp_fingerprint, pgp_public_key, created_at)
              VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (pgp_fingerprint) DO UPDATE SET addr = excluded.addr,
                  pgp_public_key = excluded.pgp_public_key",
             params![addr, fingerprint, key, now as i64],
         )?;
-        let id: i64 = self.conn.query_row(
+        let id: i64 = self.conn.row(
             "SELECT id FROM contacts WHERE pgp_fingerprint = ?1",
             [fingerprint],
             |r| r.get(0),
@@ -316,7 +317,7 @@ impl Context {
     pub fn contacts(&self) -> Result<Vec<Contact>, Error> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, addr, pgp_fingerprint FROM contacts ORDER BY addr, id")?;
+            .prepare_cached("SELECT id, addr, pgp_fingerprint FROM contacts ORDER BY addr, id")?;
         let rows = stmt.query_map([], |r| {
             Ok(Contact {
                 id: ContactId(r.get(0)?),
@@ -330,7 +331,7 @@ impl Context {
     /// The contact with this id.
     pub fn contact(&self, id: ContactId) -> Result<Contact, Error> {
         self.conn
-            .query_row(
+            .row(
                 "SELECT id, addr, pgp_fingerprint FROM contacts WHERE id = ?1",
                 [id.0],
                 |r| {
@@ -350,7 +351,7 @@ impl Context {
         let addr = normalize_addr(addr)?;
         let id: Option<i64> = self
             .conn
-            .query_row(
+            .row(
                 "SELECT id FROM contacts WHERE addr = ?1 ORDER BY id DESC LIMIT 1",
                 [&addr],
                 |r| r.get(0),
@@ -362,23 +363,17 @@ impl Context {
         }
     }
 
-    pub(crate) fn all_contact_keys(&self) -> Result<Vec<Vec<u8>>, Error> {
-        let mut stmt = self.conn.prepare("SELECT pgp_public_key FROM contacts")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     // ----- chats -----
 
     /// The 1:1 chat with a contact, created if needed.
     pub fn one_to_one_chat(&self, contact: ContactId, now: u64) -> Result<ChatId, Error> {
         self.contact(contact)?;
-        self.conn.execute(
+        self.conn.exec(
             "INSERT INTO chats (kind, contact_id, created_at) VALUES ('one_to_one', ?1, ?2)
              ON CONFLICT DO NOTHING",
             params![contact.0, now as i64],
         )?;
-        let id: i64 = self.conn.query_row(
+        let id: i64 = self.conn.row(
             "SELECT id FROM chats WHERE kind = 'one_to_one' AND contact_id = ?1",
             [contact.0],
             |r| r.get(0),
@@ -389,7 +384,9 @@ impl Context {
     /// Every chat, newest first.
     pub fn chats(&self) -> Result<Vec<ChatInfo>, Error> {
         let ids: Vec<i64> = {
-            let mut stmt = self.conn.prepare("SELECT id FROM chats ORDER BY id DESC")?;
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT id FROM chats ORDER BY id DESC")?;
             let rows = stmt.query_map([], |r| r.get(0))?;
             rows.collect::<Result<_, _>>()?
         };
@@ -400,7 +397,7 @@ impl Context {
     pub fn chat(&self, id: ChatId) -> Result<ChatInfo, Error> {
         let row = self
             .conn
-            .query_row(
+            .row(
                 "SELECT kind, contact_id, otr_state, state_reason, invite_id, our_instance,
                         their_instance, their_otr_fingerprint, verification, erasure,
                         timer_secs, expires_at, we_invited, ssid, ssid_first_bold
@@ -485,7 +482,7 @@ impl Context {
     /// The stored messages of a chat, oldest first.
     pub fn history(&self, chat: ChatId) -> Result<Vec<Message>, Error> {
         self.chat(chat)?;
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT id, direction, text, encrypted, timestamp, erase_at
              FROM messages WHERE chat_id = ?1 ORDER BY id",
         )?;
@@ -510,7 +507,7 @@ impl Context {
 
     /// How many received messages of a chat are not seen yet ([`Context::mark_seen`]).
     pub fn unread_count(&self, chat: ChatId) -> Result<usize, Error> {
-        let count: i64 = self.conn.query_row(
+        let count: i64 = self.conn.row(
             "SELECT COUNT(*) FROM messages
              WHERE chat_id = ?1 AND direction = 'in' AND seen_at IS NULL",
             [chat.0],

@@ -8,6 +8,7 @@
 
 use rusqlite::{Connection, params};
 
+use crate::db::Cached;
 use crate::error::Error;
 use crate::events::Event;
 use crate::lifecycle::ChatRow;
@@ -16,12 +17,12 @@ use crate::types::ChatId;
 /// Erases a closed chat's history (every mode erases at close; the chat itself stays, read
 /// only, with its notes).
 pub(crate) fn on_close(conn: &Connection, row: &ChatRow) -> Result<Vec<Event>, Error> {
-    let count = conn.execute(
+    let count = conn.exec(
         "DELETE FROM messages WHERE chat_id = ?1 AND direction IN ('in', 'out')",
         [row.id.0],
     )?;
     if let Some(invite) = &row.invite_id {
-        conn.execute("DELETE FROM deferred_mail WHERE invite_id = ?1", [invite])?;
+        conn.exec("DELETE FROM deferred_mail WHERE invite_id = ?1", [invite])?;
     }
     Ok(if count > 0 {
         vec![Event::Erased {
@@ -36,14 +37,14 @@ pub(crate) fn on_close(conn: &Connection, row: &ChatRow) -> Result<Vec<Event>, E
 /// Erases messages whose timer ran out.
 pub(crate) fn expired_messages(conn: &Connection, now: u64) -> Result<Vec<Event>, Error> {
     let chats: Vec<(i64, i64)> = {
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT chat_id, COUNT(*) FROM messages
              WHERE erase_at IS NOT NULL AND erase_at <= ?1 GROUP BY chat_id",
         )?;
         let rows = stmt.query_map([now as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<_, _>>()?
     };
-    conn.execute(
+    conn.exec(
         "DELETE FROM messages WHERE erase_at IS NOT NULL AND erase_at <= ?1",
         params![now as i64],
     )?;
@@ -59,6 +60,6 @@ pub(crate) fn expired_messages(conn: &Connection, now: u64) -> Result<Vec<Event>
 /// Moves everything from the WAL into the database file and truncates the WAL to zero bytes,
 /// so deleted plaintext does not linger in the WAL.
 pub(crate) fn checkpoint(conn: &Connection) -> Result<(), Error> {
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    conn.row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(())
 }

@@ -14,8 +14,10 @@
 //!    [`Context::import_contact`]).
 //! 3. Act: [`Context::send_text`], [`Context::start_otr_chat`],
 //!    [`Context::accept_invitation`], [`Context::close_otr_chat`]...
-//! 4. Hand [`Context::outbox`] to the carrier and confirm with [`Context::outbox_sent`]; feed
-//!    every fetched mail to [`Context::receive_mail`].
+//! 4. Hand [`Context::outbox`] to the carrier and confirm with [`Context::outbox_sent`] (or
+//!    [`Context::outbox_sent_all`] for a drained outbox); feed every fetched mail to
+//!    [`Context::receive_mail`] (or a fetched batch to [`Context::receive_batch`], which
+//!    commits it in one transaction), and delete what it says only after it returned.
 //! 5. Call [`Context::maintenance`] now and then (timers, expiry, erasure).
 //!
 //! Every call that changes state commits it in one transaction together with the mail it
@@ -40,7 +42,7 @@ pub use db::SCHEMA_VERSION;
 pub use error::Error;
 pub use events::Event;
 pub use outbox::OutgoingMail;
-pub use receive::Processed;
+pub use receive::{Processed, RECEIVE_TRANSACTION_MAILS};
 pub use types::{
     CantSendReason, ChatId, ChatKind, ContactId, Erasure, MsgId, OtrState, Verification,
 };

@@ -15,6 +15,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
 use crate::context::{Context, OTR_PEER};
+use crate::db::Cached;
 use crate::erase;
 use crate::error::Error;
 use crate::events::Event;
@@ -40,7 +41,7 @@ pub(crate) struct ChatRow {
 }
 
 pub(crate) fn chat_row(conn: &Connection, chat: ChatId) -> Result<ChatRow, Error> {
-    conn.query_row(
+    conn.row(
         "SELECT kind, contact_id, otr_state, invite_id, we_invited, our_instance,
                 their_instance, their_otr_fingerprint, erasure, timer_secs
          FROM chats WHERE id = ?1",
@@ -77,7 +78,7 @@ pub(crate) fn chat_row(conn: &Connection, chat: ChatId) -> Result<ChatRow, Error
 
 pub(crate) fn chat_by_invite(conn: &Connection, invite_id: &str) -> Result<Option<ChatRow>, Error> {
     let id: Option<i64> = conn
-        .query_row(
+        .row(
             "SELECT id FROM chats WHERE invite_id = ?1",
             [invite_id],
             |r| r.get(0),
@@ -92,7 +93,7 @@ pub(crate) fn load_session(
     otr: &mut otr::Endpoint,
     chat: ChatId,
 ) -> Result<(), Error> {
-    let blob: Option<Vec<u8>> = conn.query_row(
+    let blob: Option<Vec<u8>> = conn.row(
         "SELECT otr_session FROM chats WHERE id = ?1",
         [chat.0],
         |r| r.get(0),
@@ -112,7 +113,7 @@ pub(crate) fn store_session(
     chat: ChatId,
 ) -> Result<(), Error> {
     let blob = otr.save_peer(OTR_PEER);
-    conn.execute(
+    conn.exec(
         "UPDATE chats SET otr_session = ?2 WHERE id = ?1",
         params![chat.0, blob.as_deref().map(|b| b.as_slice())],
     )?;
@@ -126,7 +127,7 @@ pub(crate) fn drop_session(
     otr: &mut otr::Endpoint,
     chat: ChatId,
 ) -> Result<(), Error> {
-    conn.execute(
+    conn.exec(
         "UPDATE chats SET otr_session = NULL, ssid = NULL, ssid_first_bold = NULL WHERE id = ?1",
         [chat.0],
     )?;
@@ -145,7 +146,7 @@ pub(crate) fn insert_message(
     erase_at: Option<u64>,
     message_id: Option<&str>,
 ) -> Result<MsgId, Error> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO messages (chat_id, direction, text, encrypted, timestamp, erase_at, rfc724_mid)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -178,7 +179,7 @@ pub(crate) fn set_state(
     state: OtrState,
     reason: &str,
 ) -> Result<Event, Error> {
-    conn.execute(
+    conn.exec(
         "UPDATE chats SET otr_state = ?2, state_reason = ?3 WHERE id = ?1",
         params![chat.0, state.as_str(), reason],
     )?;
@@ -208,7 +209,7 @@ pub(crate) fn queue_mail(
     chat: Option<ChatId>,
     now: u64,
 ) -> Result<String, Error> {
-    let (to, key): (String, Vec<u8>) = conn.query_row(
+    let (to, key): (String, Vec<u8>) = conn.row(
         "SELECT addr, pgp_public_key FROM contacts WHERE id = ?1",
         [contact.0],
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -295,7 +296,7 @@ impl Context {
         if !row.otr {
             return Ok(None);
         }
-        let reason: Option<String> = self.conn.query_row(
+        let reason: Option<String> = self.conn.row(
             "SELECT state_reason FROM chats WHERE id = ?1",
             [chat.0],
             |r| r.get(0),
@@ -404,7 +405,7 @@ impl Context {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
+        tx.exec(
             "INSERT INTO chats (kind, contact_id, created_at, otr_state, state_reason, invite_id,
                                 we_invited, our_instance, expires_at)
              VALUES ('otr', ?1, ?2, 'pending', 'waiting for the contact to accept', ?3, 1, ?4, ?5)",
@@ -466,7 +467,7 @@ impl Context {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
+        tx.exec(
             "UPDATE chats SET our_instance = ?2, expires_at = ?3 WHERE id = ?1",
             params![
                 chat.0,
@@ -569,7 +570,7 @@ impl Context {
         queue_control(&tx, &mut sender, row.contact, chat, &control, now)?;
         let mut events = vec![set_state(&tx, chat, OtrState::Closed, "by you")?];
         events.extend(erase::on_close(&tx, &row)?);
-        tx.execute(
+        tx.exec(
             "UPDATE chats SET closed_at = ?2 WHERE id = ?1",
             params![chat.0, now as i64],
         )?;
@@ -596,7 +597,7 @@ impl Context {
                 "the timer mode needs a timer in seconds".into(),
             ));
         }
-        self.conn.execute(
+        self.conn.exec(
             "UPDATE chats SET erasure = ?2, timer_secs = ?3 WHERE id = ?1",
             params![chat.0, mode.as_str(), timer_secs.map(|t| t as i64)],
         )?;
@@ -612,7 +613,7 @@ impl Context {
                 "only an active OTR chat can be verified".into(),
             ));
         }
-        self.conn.execute(
+        self.conn.exec(
             "UPDATE chats SET verification = 'fingerprint' WHERE id = ?1",
             [chat.0],
         )?;
@@ -707,7 +708,7 @@ impl Context {
         } else {
             None
         };
-        self.conn.execute(
+        self.conn.exec(
             "UPDATE messages SET seen_at = ?2,
                  erase_at = CASE WHEN ?3 IS NULL THEN erase_at ELSE ?2 + ?3 END
              WHERE chat_id = ?1 AND seen_at IS NULL AND direction = 'in'",

@@ -5,6 +5,7 @@
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::context::Context;
+use crate::db::Cached;
 use crate::error::Error;
 use crate::types::ChatId;
 
@@ -30,7 +31,7 @@ pub(crate) fn queue(
     chat: Option<ChatId>,
     now: u64,
 ) -> Result<(), Error> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO outbox (rfc724_mid, recipients, mime, created_at, chat_id)
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
@@ -49,7 +50,7 @@ impl Context {
     pub fn outbox(&self) -> Result<Vec<OutgoingMail>, Error> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, rfc724_mid, recipients, mime FROM outbox ORDER BY id")?;
+            .prepare_cached("SELECT id, rfc724_mid, recipients, mime FROM outbox ORDER BY id")?;
         let rows = stmt.query_map([], |r| {
             let recipients: String = r.get(2)?;
             Ok(OutgoingMail {
@@ -64,8 +65,30 @@ impl Context {
 
     /// The carrier accepted this mail: remove it from the outbox.
     pub fn outbox_sent(&self, id: i64) -> Result<(), Error> {
-        self.conn
-            .execute("DELETE FROM outbox WHERE id = ?1", [id])?;
+        self.conn.exec("DELETE FROM outbox WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// The carrier accepted all these mails (a drained outbox): remove them from the outbox
+    /// in one transaction, with one durable commit instead of one per mail.
+    ///
+    /// Honest because the order is "carrier accepted, then marked sent": a crash between the
+    /// two (or before this commit is durable) leaves the mails queued, so they are sent again,
+    /// and the receiver drops the copies as duplicates (their Message-IDs are recorded as
+    /// processed, and OTR's replay window rejects a repeated data message). No OTR state is
+    /// touched here: the counters a mail used were made durable with the mail when it was
+    /// queued.
+    pub fn outbox_sent_all(&mut self, ids: &[i64]) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for id in ids {
+            tx.exec("DELETE FROM outbox WHERE id = ?1", [id])?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -83,10 +106,10 @@ impl Context {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         if permanent {
             let chat: Option<i64> =
-                tx.query_row("SELECT chat_id FROM outbox WHERE id = ?1", [id], |r| {
+                tx.row("SELECT chat_id FROM outbox WHERE id = ?1", [id], |r| {
                     r.get(0)
                 })?;
-            tx.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
+            tx.exec("DELETE FROM outbox WHERE id = ?1", [id])?;
             if let Some(chat) = chat {
                 crate::lifecycle::info_message(
                     &tx,
@@ -96,7 +119,7 @@ impl Context {
                 )?;
             }
         } else {
-            tx.execute(
+            tx.exec(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
                 params![id, error],
             )?;

@@ -9,6 +9,7 @@ use otr::{Event as OtrEvent, InstanceTag, Output, ReceivedKind, SmpEventKind};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::context::{Context, OTR_PEER};
+use crate::db::Cached;
 use crate::erase;
 use crate::error::Error;
 use crate::events::Event;
@@ -51,11 +52,101 @@ fn reject<T>(why: impl Into<String>) -> Result<T, Error> {
     Err(Error::Mail(why.into()))
 }
 
+/// At most this many mails are processed in one transaction by [`Context::receive_batch`]; a
+/// longer batch is committed in pieces. It bounds how long the write lock is held (another
+/// process of the account, `offrecord send`, waits for it) and what a crash makes redo.
+pub const RECEIVE_TRANSACTION_MAILS: usize = 100;
+
 impl Context {
-    /// Processes one incoming mail (raw RFC 5322 bytes) received at `now`.
+    /// Processes one incoming mail (raw RFC 5322 bytes) received at `now`, in its own durable
+    /// transaction. [`Context::receive_batch`] does the same for many mails at once.
     pub fn receive_mail(&mut self, raw: &[u8], now: u64) -> Result<Processed, Error> {
-        let keys = self.all_contact_keys()?;
-        let parsed = match mailfmt::parse(raw, &self.identity, &keys) {
+        let mut processed = self.receive_batch(&[raw], now)?;
+        Ok(processed.pop().unwrap_or_default())
+    }
+
+    /// Processes fetched mails (raw RFC 5322 bytes, in delivery order) received at `now`,
+    /// exactly as [`Context::receive_mail`] would one after the other. Returns one
+    /// [`Processed`] per mail, in order.
+    ///
+    /// Then the caller deletes from the carrier the mails whose
+    /// [`Processed::delete_from_server`] is set, and only after that stores the carrier's
+    /// cursor past them ([`Context::set_mail_cursor`]): a crash before the cursor is stored
+    /// fetches them again, and a mail processed before is reported for deletion again (so no
+    /// used-up mail stays on the server).
+    ///
+    /// Up to [`RECEIVE_TRANSACTION_MAILS`] mails share one transaction, so a batch costs one
+    /// durable commit (one `fsync` of the WAL) instead of one per mail. Why that keeps every
+    /// guarantee of processing one mail per transaction:
+    ///
+    /// - **One bad mail undoes only itself.** Each mail runs in its own savepoint: a mail that
+    ///   is rejected (malformed, replayed, for an unknown chat...) is rolled back to the
+    ///   savepoint and only its "processed" record is kept, as when it is alone.
+    /// - **Nothing is deleted before it is durable.** The commit uses `synchronous = FULL`
+    ///   and returns only when the WAL is on disk; the caller deletes the mails whose
+    ///   [`Processed::delete_from_server`] is set after this returns, never before.
+    /// - **A crash before the commit reprocesses.** The effects and the "processed" records
+    ///   are lost together and the cursor has not moved, so the mails are fetched again and
+    ///   processed as the first time. A crash after the commit of an earlier piece of a long
+    ///   batch fetches those mails again too: their Message-IDs are recorded, so they are
+    ///   recognised as duplicates and change nothing (used-up ones are reported for deletion
+    ///   again). OTR's replay window rejects a repeated data message independently of that.
+    /// - **A local failure** (the database) rolls back the piece it happened in and is
+    ///   returned; pieces committed before it stay, their mails come again as duplicates.
+    pub fn receive_batch(&mut self, mails: &[&[u8]], now: u64) -> Result<Vec<Processed>, Error> {
+        let mut processed = Vec::with_capacity(mails.len());
+        for piece in mails.chunks(RECEIVE_TRANSACTION_MAILS) {
+            let mut tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut erased = false;
+            for raw in piece {
+                let mut device = Receiver {
+                    otr: &mut self.otr,
+                    identity: &self.identity,
+                    addr: &self.addr,
+                    rng: &mut self.rng,
+                    lifetime: self.invite_lifetime,
+                };
+                match device.process(&mut tx, raw, now) {
+                    Ok(one) => {
+                        erased |= one.events.iter().any(|e| matches!(e, Event::Erased { .. }));
+                        processed.push(one);
+                    }
+                    Err(e) => {
+                        self.otr.forget_peer(OTR_PEER);
+                        return Err(e);
+                    }
+                }
+            }
+            tx.commit()?;
+            if erased {
+                erase::checkpoint(&self.conn)?;
+            }
+        }
+        Ok(processed)
+    }
+}
+
+/// The pieces of a context that processing a mail uses besides the transaction.
+struct Receiver<'a> {
+    otr: &'a mut otr::Endpoint,
+    identity: &'a crate::mailfmt::Identity,
+    addr: &'a str,
+    rng: &'a mut rand_chacha::ChaCha20Rng,
+    lifetime: u64,
+}
+
+impl Receiver<'_> {
+    /// Processes one mail inside the open transaction `tx`, in a savepoint of its own.
+    fn process(
+        &mut self,
+        tx: &mut rusqlite::Transaction<'_>,
+        raw: &[u8],
+        now: u64,
+    ) -> Result<Processed, Error> {
+        let keys = contact_keys(tx)?;
+        let parsed = match mailfmt::parse(raw, self.identity, &keys) {
             Ok(p) => p,
             Err(e) => {
                 return Ok(Processed {
@@ -66,9 +157,8 @@ impl Context {
                 });
             }
         };
-        let seen: Option<String> = self
-            .conn
-            .query_row(
+        let seen: Option<String> = tx
+            .row(
                 "SELECT outcome FROM processed_mail WHERE rfc724_mid = ?1",
                 [&parsed.message_id],
                 |r| r.get(0),
@@ -82,9 +172,6 @@ impl Context {
                 delete_from_server: outcome == OUTCOME_USED_UP,
             });
         }
-        let mut tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let outcome;
         let events;
         let mut delete = false;
@@ -92,13 +179,13 @@ impl Context {
             let sp = tx.savepoint()?;
             let mut device = Device {
                 tx: &sp,
-                otr: &mut self.otr,
+                otr: self.otr,
                 sender: Sender {
-                    identity: &self.identity,
-                    addr: &self.addr,
-                    rng: &mut self.rng,
+                    identity: self.identity,
+                    addr: self.addr,
+                    rng: self.rng,
                 },
-                lifetime: self.invite_lifetime,
+                lifetime: self.lifetime,
                 now,
                 events: Vec::new(),
                 delete: false,
@@ -120,19 +207,22 @@ impl Context {
                 Err(e) => return Err(e),
             }
         }
-        tx.execute(
+        tx.exec(
             "INSERT INTO processed_mail (rfc724_mid, processed_at, outcome) VALUES (?1, ?2, ?3)",
             params![parsed.message_id, now as i64, outcome],
         )?;
-        tx.commit()?;
-        if events.iter().any(|e| matches!(e, Event::Erased { .. })) {
-            erase::checkpoint(&self.conn)?;
-        }
         Ok(Processed {
             events,
             delete_from_server: delete,
         })
     }
+}
+
+/// Every contact's public key, as stored.
+fn contact_keys(conn: &Connection) -> Result<Vec<Vec<u8>>, Error> {
+    let mut stmt = conn.prepare_cached("SELECT pgp_public_key FROM contacts")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn dispatch(d: &mut Device<'_>, mail: &Parsed) -> Result<(), Error> {
@@ -166,7 +256,7 @@ fn dispatch(d: &mut Device<'_>, mail: &Parsed) -> Result<(), Error> {
 fn sender_contact(d: &mut Device<'_>, mail: &Parsed) -> Result<ContactId, Error> {
     if let Some(signer) = &mail.signer {
         let id: Option<i64> =
-            d.tx.query_row(
+            d.tx.row(
                 "SELECT id FROM contacts WHERE pgp_fingerprint = ?1",
                 [signer],
                 |r| r.get(0),
@@ -174,7 +264,7 @@ fn sender_contact(d: &mut Device<'_>, mail: &Parsed) -> Result<ContactId, Error>
             .optional()?;
         if let Some(id) = id {
             let addr: String =
-                d.tx.query_row("SELECT addr FROM contacts WHERE id = ?1", [id], |r| {
+                d.tx.row("SELECT addr FROM contacts WHERE id = ?1", [id], |r| {
                     r.get(0)
                 })?;
             if addr != mail.from {
@@ -189,7 +279,7 @@ fn sender_contact(d: &mut Device<'_>, mail: &Parsed) -> Result<ContactId, Error>
             && &key.fingerprint == signer
             && key.addr.as_deref() == Some(mail.from.as_str())
         {
-            d.tx.execute(
+            d.tx.exec(
                 "INSERT INTO contacts (addr, pgp_fingerprint, pgp_public_key, created_at)
                      VALUES (?1, ?2, ?3, ?4)",
                 params![mail.from, key.fingerprint, key.key, d.now as i64],
@@ -199,7 +289,7 @@ fn sender_contact(d: &mut Device<'_>, mail: &Parsed) -> Result<ContactId, Error>
         return reject("signed by an unknown key");
     }
     let id: Option<i64> =
-        d.tx.query_row(
+        d.tx.row(
             "SELECT id FROM contacts WHERE addr = ?1 ORDER BY id DESC LIMIT 1",
             [&mail.from],
             |r| r.get(0),
@@ -212,12 +302,12 @@ fn sender_contact(d: &mut Device<'_>, mail: &Parsed) -> Result<ContactId, Error>
 }
 
 fn one_to_one(d: &Device<'_>, contact: ContactId) -> Result<ChatId, Error> {
-    d.tx.execute(
+    d.tx.exec(
         "INSERT INTO chats (kind, contact_id, created_at) VALUES ('one_to_one', ?1, ?2)
          ON CONFLICT DO NOTHING",
         params![contact.0, d.now as i64],
     )?;
-    Ok(ChatId(d.tx.query_row(
+    Ok(ChatId(d.tx.row(
         "SELECT id FROM chats WHERE kind = 'one_to_one' AND contact_id = ?1",
         [contact.0],
         |r| r.get(0),
@@ -261,7 +351,7 @@ fn invitation(d: &mut Device<'_>, contact: ContactId, c: &Control) -> Result<(),
     if chat_by_invite(d.tx, &c.invite_id)?.is_some() {
         return reject("a replayed invitation");
     }
-    d.tx.execute(
+    d.tx.exec(
         "INSERT INTO chats (kind, contact_id, created_at, otr_state, state_reason, invite_id,
                             we_invited, their_instance, their_otr_fingerprint, expires_at)
          VALUES ('otr', ?1, ?2, 'invited', 'waiting for you to accept or decline', ?3, 0, ?4,
@@ -299,7 +389,7 @@ fn acceptance(d: &mut Device<'_>, contact: ContactId, c: &Control) -> Result<(),
     };
     match row.state {
         Some(OtrState::Pending) => {
-            d.tx.execute(
+            d.tx.exec(
                 "UPDATE chats SET their_instance = ?2, their_otr_fingerprint = ?3, expires_at = ?4
                  WHERE id = ?1",
                 params![
@@ -378,7 +468,7 @@ fn close_here(d: &mut Device<'_>, row: &ChatRow, by: &str) -> Result<(), Error> 
     drop_session(d.tx, d.otr, row.id)?;
     let ev = set_state(d.tx, row.id, OtrState::Closed, by)?;
     d.events.push(ev);
-    d.tx.execute(
+    d.tx.exec(
         "UPDATE chats SET closed_at = ?2 WHERE id = ?1",
         params![row.id.0, d.now as i64],
     )?;
@@ -404,7 +494,7 @@ fn self_copy(d: &mut Device<'_>, mail: &Parsed, c: &Control) -> Result<(), Error
                 return Ok(());
             }
             let contact = contact_for_recipient(d, mail)?;
-            d.tx.execute(
+            d.tx.exec(
                 "INSERT INTO chats (kind, contact_id, created_at, otr_state, state_reason,
                                     invite_id, we_invited)
                  VALUES ('otr', ?1, ?2, 'elsewhere', 'started on another of your devices', ?3, 1)",
@@ -434,7 +524,7 @@ fn self_copy(d: &mut Device<'_>, mail: &Parsed, c: &Control) -> Result<(), Error
 fn contact_for_recipient(d: &Device<'_>, mail: &Parsed) -> Result<ContactId, Error> {
     let to = mail.to.as_deref().unwrap_or_default();
     let id: Option<i64> =
-        d.tx.query_row(
+        d.tx.row(
             "SELECT id FROM contacts WHERE addr = ?1 ORDER BY id DESC LIMIT 1",
             [to],
             |r| r.get(0),
@@ -457,7 +547,7 @@ fn data(d: &mut Device<'_>, contact: ContactId, c: &Control, mail: &Parsed) -> R
     match row.state {
         Some(OtrState::Pending) => {
             // The AKE started before the signed acceptance arrived: keep it until it does.
-            d.tx.execute(
+            d.tx.exec(
                 "INSERT INTO deferred_mail (invite_id, raw, received_at) VALUES (?1, ?2, ?3)",
                 params![c.invite_id, mail.raw, d.now as i64],
             )?;
@@ -537,7 +627,7 @@ fn apply_otr_output(d: &mut Device<'_>, row: &ChatRow, out: Output) -> Result<bo
                     return Ok(true);
                 }
                 if let Some(ssid) = status.and_then(|s| s.ssid) {
-                    d.tx.execute(
+                    d.tx.exec(
                         "UPDATE chats SET ssid = ?2, ssid_first_bold = ?3, expires_at = NULL,
                              verification = CASE verification WHEN 'none' THEN 'chat_key'
                                                               ELSE verification END
@@ -617,7 +707,7 @@ fn smp_event(
         }
         SmpEventKind::InProgress => return Ok(()),
         SmpEventKind::Success => {
-            d.tx.execute(
+            d.tx.exec(
                 "UPDATE chats SET verification = 'smp' WHERE id = ?1",
                 [row.id.0],
             )?;
@@ -636,7 +726,7 @@ fn smp_event(
         }
     };
     info_message(d.tx, row.id, &format!("The {text}."), d.now)?;
-    let level: String = d.tx.query_row(
+    let level: String = d.tx.row(
         "SELECT verification FROM chats WHERE id = ?1",
         [row.id.0],
         |r| r.get(0),
@@ -652,13 +742,14 @@ fn smp_event(
 /// Processes OTR mail that waited for an acceptance.
 fn replay_deferred(d: &mut Device<'_>, contact: ContactId, invite_id: &str) -> Result<(), Error> {
     let raws: Vec<(i64, Vec<u8>)> = {
-        let mut stmt =
-            d.tx.prepare("SELECT id, raw FROM deferred_mail WHERE invite_id = ?1 ORDER BY id")?;
+        let mut stmt = d
+            .tx
+            .prepare_cached("SELECT id, raw FROM deferred_mail WHERE invite_id = ?1 ORDER BY id")?;
         let rows = stmt.query_map([invite_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<_, _>>()?
     };
     for (id, raw) in raws {
-        d.tx.execute("DELETE FROM deferred_mail WHERE id = ?1", [id])?;
+        d.tx.exec("DELETE FROM deferred_mail WHERE id = ?1", [id])?;
         let keys = Vec::new();
         let Ok(parsed) = mailfmt::parse(&raw, d.sender.identity, &keys) else {
             continue;
@@ -679,7 +770,7 @@ impl Context {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut events = Vec::new();
         let stale: Vec<(i64, String)> = {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT id, otr_state FROM chats
                  WHERE otr_state IN ('pending', 'invited', 'connecting')
                    AND expires_at IS NOT NULL AND expires_at <= ?1",
@@ -698,7 +789,7 @@ impl Context {
             events.push(set_state(&tx, chat, OtrState::Expired, reason)?);
             let row = lifecycle::chat_row(&tx, chat)?;
             if let Some(invite) = &row.invite_id {
-                tx.execute("DELETE FROM deferred_mail WHERE invite_id = ?1", [invite])?;
+                tx.exec("DELETE FROM deferred_mail WHERE invite_id = ?1", [invite])?;
             }
         }
         let erased = erase::expired_messages(&tx, now)?;

@@ -198,6 +198,17 @@ impl Carrier for AnyCarrier {
         }
     }
 
+    fn send_batch(
+        &mut self,
+        from: &str,
+        mails: &[(&[String], &[u8])],
+    ) -> Vec<Result<(), SendError>> {
+        match self {
+            AnyCarrier::Spool(c) => c.send_batch(from, mails),
+            AnyCarrier::Server(c) => c.send_batch(from, mails),
+        }
+    }
+
     fn fetch(&mut self, after: Option<&Cursor>) -> Result<Batch, FetchError> {
         match self {
             AnyCarrier::Spool(c) => c.fetch(after),
@@ -209,6 +220,13 @@ impl Carrier for AnyCarrier {
         match self {
             AnyCarrier::Spool(c) => c.delete(id),
             AnyCarrier::Server(c) => c.delete(id),
+        }
+    }
+
+    fn delete_all(&mut self, ids: &[MailId]) -> Result<(), FetchError> {
+        match self {
+            AnyCarrier::Spool(c) => c.delete_all(ids),
+            AnyCarrier::Server(c) => c.delete_all(ids),
         }
     }
 

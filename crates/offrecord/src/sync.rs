@@ -3,19 +3,19 @@
 //! One round ([`sync_once`]):
 //!
 //! ```text
-//!   send the outbox ----------> carrier.send, then outbox_sent / outbox_failed
-//!   fetch after stored cursor -> for each mail, in order:
-//!                                  receive_mail
-//!                                  delete it from the mailbox if the chat layer says so
-//!                                  store the mail's cursor
+//!   send the outbox ----------> carrier.send_batch, then outbox_sent_all (one commit) and
+//!                               outbox_failed for each refused mail
+//!   fetch after stored cursor -> receive_batch (the fetched mails, few durable commits)
+//!                                delete_all from the mailbox what the chat layer says
 //!                                store the batch cursor (past skipped mail); again if `more`
 //!   send the outbox again -----> (answers to what just arrived: AKE steps, acceptances)
 //!   maintenance ---------------> timers, expiry, erasure
 //! ```
 //!
-//! The cursor is stored after the mail's effects are committed, and the chat layer records
-//! every processed Message-ID, so a crash at any instant repeats at most the processing of one
-//! mail, which the chat layer recognises as a duplicate. [`watch`] repeats rounds, sleeping in
+//! The cursor is stored after the batch's effects are committed and its used-up mails deleted,
+//! and the chat layer records every processed Message-ID, so a crash at any instant repeats at
+//! most the processing of one fetched batch, whose mails the chat layer recognises as
+//! duplicates (and deletes those still to delete). [`watch`] repeats rounds, sleeping in
 //! [`Carrier::wait`] in between (IMAP IDLE on a mail server), and rides out an unreachable
 //! server by trying again.
 
@@ -82,23 +82,36 @@ pub fn send_outbox<C: Carrier>(
     report: &mut SyncReport,
 ) -> Result<(), Error> {
     let from = ctx.addr().to_owned();
-    for mail in ctx.outbox()? {
-        match carrier.send(&from, &mail.recipients, &mail.raw) {
-            Ok(()) => {
-                ctx.outbox_sent(mail.id)?;
-                report.sent += 1;
-            }
-            Err(error) => {
-                let permanent = error.severity() == Severity::Permanent;
-                let text = send_error_text(&error);
-                ctx.outbox_failed(mail.id, &text, permanent, now())?;
-                report.send_failures.push(if permanent {
-                    format!("A mail could not be sent and was dropped: {text}.")
-                } else {
-                    format!("A mail could not be sent yet and stays queued: {text}.")
-                });
-            }
+    let outbox = ctx.outbox()?;
+    if outbox.is_empty() {
+        return Ok(());
+    }
+    let batch: Vec<(&[String], &[u8])> = outbox
+        .iter()
+        .map(|mail| (mail.recipients.as_slice(), mail.raw.as_slice()))
+        .collect();
+    let results = carrier.send_batch(&from, &batch);
+    let mut sent = Vec::new();
+    let mut failed = Vec::new();
+    for (mail, result) in outbox.iter().zip(results) {
+        match result {
+            Ok(()) => sent.push(mail.id),
+            Err(error) => failed.push((mail.id, error)),
         }
+    }
+    // One commit for the whole accepted batch: a crash before it resends those mails, and
+    // receivers drop the copies as duplicates (see `Context::outbox_sent_all`).
+    ctx.outbox_sent_all(&sent)?;
+    report.sent += sent.len();
+    for (id, error) in failed {
+        let permanent = error.severity() == Severity::Permanent;
+        let text = send_error_text(&error);
+        ctx.outbox_failed(id, &text, permanent, now())?;
+        report.send_failures.push(if permanent {
+            format!("A mail could not be sent and was dropped: {text}.")
+        } else {
+            format!("A mail could not be sent yet and stays queued: {text}.")
+        });
     }
     Ok(())
 }
@@ -116,16 +129,19 @@ pub fn fetch<C: Carrier>(
     };
     loop {
         let batch = carrier.fetch(cursor.as_ref())?;
-        for mail in batch.mails {
-            let processed = ctx.receive_mail(&mail.raw, now())?;
+        let raws: Vec<&[u8]> = batch.mails.iter().map(|m| m.raw.as_slice()).collect();
+        // Durable before anything is deleted; the cursor moves only after the deletions.
+        let processed = ctx.receive_batch(&raws, now())?;
+        let mut used_up = Vec::new();
+        for (mail, processed) in batch.mails.iter().zip(processed) {
             report.received += 1;
             if processed.delete_from_server {
-                carrier.delete(&mail.id)?;
-                report.deleted += 1;
+                used_up.push(mail.id.clone());
             }
-            ctx.set_mail_cursor(&mail.cursor.to_string())?;
             report.events.extend(processed.events);
         }
+        carrier.delete_all(&used_up)?;
+        report.deleted += used_up.len();
         for skipped in batch.skipped {
             report.skipped.push(format!(
                 "Mail {} was skipped: {}.",
