@@ -22,7 +22,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::InstanceTag;
 use crate::ake::secbytes;
 use crate::replay::ReplayWindow;
-use crate::wire::{DataMessage, DataMessageHead, ProtocolVersion, finish_data_message};
+use crate::wire::{DataMessageHead, DataMessageRef, ProtocolVersion, finish_data_message};
 
 /// Why a data message could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -536,11 +536,10 @@ impl KeyState {
 
     /// Verifies and decrypts a data message, then rotates keys as the spec says.
     ///
-    /// `mac_input` is the exact received bytes the MAC covers. The encrypted message is
-    /// decrypted where it lies and moved into the result.
+    /// `mac_input` is the exact received bytes the MAC covers.
     pub(crate) fn open<R: CryptoRng + ?Sized>(
         &mut self,
-        msg: &mut DataMessage,
+        msg: &DataMessageRef<'_>,
         mac_input: &[u8],
         now: u64,
         rng: &mut R,
@@ -553,7 +552,7 @@ impl KeyState {
         self.expire(now);
         let live = self.our_key(ours).is_some() && self.their_key(theirs).is_some();
         let next_dh = if live && theirs == self.their_keyid {
-            Some(DhPublicKey::from_bytes(&msg.next_dh).map_err(|_| DataError::BadNextKey)?)
+            Some(DhPublicKey::from_bytes(msg.next_dh).map_err(|_| DataError::BadNextKey)?)
         } else {
             None
         };
@@ -587,7 +586,7 @@ impl KeyState {
         }
         keys.seen.insert(counter);
         keys.mac_used = true;
-        let mut plaintext = SecretBytes::new(core::mem::take(&mut msg.encrypted_message));
+        let mut plaintext = SecretBytes::new(msg.encrypted_message.to_vec());
         aes::ctr128_apply(&keys.aes, &msg.ctr, &mut plaintext);
         let extra_key = Zeroizing::new(keys.extra);
 

@@ -54,7 +54,9 @@ use crate::session::{
 };
 use crate::smp::{Smp, SmpError, SmpEvent, SmpSecret};
 use crate::tlv::{self, Plaintext, Tlv};
-use crate::wire::{self, Body, DataMessage, Encoded, Message, ProtocolVersion, Versions};
+use crate::wire::{
+    self, Body, DataMessageRef, Decoded, Encoded, Incoming, Message, ProtocolVersion, Versions,
+};
 
 /// Endpoint configuration. The defaults are libotr's behaviour plus email tolerance.
 #[derive(Clone, Debug)]
@@ -228,7 +230,13 @@ pub struct Endpoint {
     pub(crate) config: Config,
     /// (Boxed, like the sessions, so that a map node holds pointers, not eleven peers.)
     pub(crate) peers: BTreeMap<String, Box<Peer>>,
+    /// The decoded bytes of the last armored message received (public: ciphertext and AKE
+    /// messages), kept so that the next one decodes without allocating.
+    scratch: Vec<u8>,
 }
+
+/// Received armored messages up to this size (decoded) leave their buffer for the next one.
+const MAX_KEPT_SCRATCH: usize = 64 * 1024;
 
 impl Endpoint {
     /// An endpoint with the given long-term key and instance tag.
@@ -240,6 +248,7 @@ impl Endpoint {
             instance,
             config,
             peers: BTreeMap::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -394,13 +403,32 @@ impl Endpoint {
         rng: &mut R,
         allow_fragment: bool,
     ) {
-        let message = match Message::parse(text) {
-            Ok(m) => m,
+        // The buffer is taken, not borrowed: handling the message needs all of `self`.
+        let mut raw = core::mem::take(&mut self.scratch);
+        match Incoming::parse(text, &mut raw) {
+            Ok(Incoming::Message(message)) => {
+                self.receive_unarmored(out, peer, message, now, rng, allow_fragment);
+            }
+            Ok(Incoming::Encoded(decoded)) => self.receive_encoded(out, peer, decoded, now, rng),
             Err(e) => {
                 out.message_event(peer, MessageEvent::ReceivedMalformed, Some(e.to_string()));
-                return;
             }
-        };
+        }
+        if raw.capacity() <= MAX_KEPT_SCRATCH {
+            self.scratch = raw;
+        }
+    }
+
+    /// Handles what is not an armored message.
+    fn receive_unarmored<R: CryptoRng + ?Sized>(
+        &mut self,
+        out: &mut Output,
+        peer: &str,
+        message: Message,
+        now: u64,
+        rng: &mut R,
+        allow_fragment: bool,
+    ) {
         match message {
             Message::Fragment(raw) => {
                 if allow_fragment {
@@ -438,7 +466,9 @@ impl Endpoint {
                 }
             }
             Message::Encoded { encoded, raw } => {
-                self.receive_encoded(out, peer, encoded, &raw, now, rng);
+                // (`Incoming::parse` returns armored messages decoded, not this.)
+                let decoded = Encoded::decode_borrowed(&raw).unwrap_or(Decoded::Other(encoded));
+                self.receive_encoded(out, peer, decoded, now, rng);
             }
         }
     }
@@ -556,40 +586,90 @@ impl Endpoint {
         &mut self,
         out: &mut Output,
         peer: &str,
-        encoded: Encoded,
-        raw: &[u8],
+        decoded: Decoded<'_>,
         now: u64,
         rng: &mut R,
     ) {
-        let version = encoded.version;
+        match decoded {
+            Decoded::Data {
+                version,
+                sender_instance,
+                receiver_instance,
+                data,
+                mac_input,
+            } => {
+                let header = (version, sender_instance, receiver_instance);
+                if let Some(their_instance) = self.accept_encoded(out, peer, header, false) {
+                    self.receive_data(
+                        out,
+                        peer,
+                        version,
+                        their_instance,
+                        &data,
+                        mac_input,
+                        now,
+                        rng,
+                    );
+                }
+            }
+            Decoded::Other(encoded) => {
+                let header = (
+                    encoded.version,
+                    encoded.sender_instance,
+                    encoded.receiver_instance,
+                );
+                let commit = matches!(encoded.body, Body::DhCommit(_));
+                if let Some(their_instance) = self.accept_encoded(out, peer, header, commit) {
+                    self.receive_ake(
+                        out,
+                        peer,
+                        encoded.version,
+                        their_instance,
+                        encoded.body,
+                        now,
+                        rng,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Checks the header of an encoded message (version allowed, instance tags) and makes sure
+    /// a session for the sending instance exists. Returns that instance, or `None` (reported)
+    /// if the message is not for us.
+    fn accept_encoded(
+        &mut self,
+        out: &mut Output,
+        peer: &str,
+        (version, sender, receiver): (ProtocolVersion, InstanceTag, InstanceTag),
+        commit: bool,
+    ) -> Option<InstanceTag> {
         if !self.version_allowed(version) {
-            return;
+            return None;
         }
         let their_instance = match version {
             ProtocolVersion::V2 => InstanceTag::ZERO,
             ProtocolVersion::V3 => {
-                let (sender, receiver) = (encoded.sender_instance, encoded.receiver_instance);
                 if !sender.is_valid() || !receiver.is_valid_receiver() {
                     out.message_event(
                         peer,
                         MessageEvent::ReceivedMalformed,
                         Some("invalid instance tag".into()),
                     );
-                    return;
+                    return None;
                 }
                 if sender == self.instance && receiver != self.instance {
                     // Our own message came back (a relay reflecting it).
                     out.message_event(peer, MessageEvent::MsgReflected, None);
-                    return;
+                    return None;
                 }
-                let commit = matches!(encoded.body, Body::DhCommit(_));
                 if receiver == InstanceTag::ZERO && !commit {
                     out.message_event(peer, MessageEvent::ReceivedForOtherInstance, None);
-                    return;
+                    return None;
                 }
                 if receiver != InstanceTag::ZERO && receiver != self.instance {
                     out.message_event(peer, MessageEvent::ReceivedForOtherInstance, None);
-                    return;
+                    return None;
                 }
                 sender
             }
@@ -606,28 +686,12 @@ impl Endpoint {
                     MessageEvent::ReceivedMalformed,
                     Some(format!("more than {max} instances")),
                 );
-                return;
+                return None;
             }
             p.instances
                 .insert(their_instance, Box::new(Session::new(their_instance)));
         }
-        // The bytes the Data MAC covers, exactly as received.
-        let mac_input = encoded.raw_data_mac_input(raw).unwrap_or_default();
-        match encoded.body {
-            Body::Data(mut data) => {
-                self.receive_data(
-                    out,
-                    peer,
-                    version,
-                    their_instance,
-                    &mut data,
-                    mac_input,
-                    now,
-                    rng,
-                );
-            }
-            body => self.receive_ake(out, peer, version, their_instance, body, now, rng),
-        }
+        Some(their_instance)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -772,7 +836,7 @@ impl Endpoint {
         peer: &str,
         version: ProtocolVersion,
         their_instance: InstanceTag,
-        data: &mut DataMessage,
+        data: &DataMessageRef<'_>,
         mac_input: &[u8],
         now: u64,
         rng: &mut R,

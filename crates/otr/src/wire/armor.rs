@@ -68,28 +68,38 @@ pub(super) fn dearmor_if_armored(text: &str) -> Result<Option<Vec<u8>>, DecodeEr
 /// Decodes the base-64 that follows "?OTR:" (`after` starts right after the prefix), up to the
 /// first ".".
 pub(super) fn dearmor_after_prefix(after: &str) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::new();
+    dearmor_after_prefix_into(after, &mut out)?;
+    Ok(out)
+}
+
+/// Like [`dearmor_after_prefix`], into `out` (cleared first; its allocation is reused).
+pub(super) fn dearmor_after_prefix_into(after: &str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let Some(end) = memchr::memchr(TERMINATOR as u8, after.as_bytes()) else {
         return Err(DecodeError::MissingTerminator);
     };
-    decode_base64(after.get(..end).unwrap_or_default())
+    decode_base64(after.get(..end).unwrap_or_default(), out)
 }
 
-/// Decodes base-64, skipping ASCII whitespace, after checking the size it announces.
-fn decode_base64(text: &str) -> Result<Vec<u8>, DecodeError> {
+/// Decodes base-64 into `out`, skipping ASCII whitespace, after checking the size it announces.
+fn decode_base64(text: &str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    out.clear();
     let bytes = text.as_bytes();
     // The common case, what we and libotr write: one line of canonical, padded base-64 that
     // fits the limit. The strict SIMD decoder refuses anything else (whitespace, missing or
     // misplaced padding, non-zero trailing bits), which goes to the lenient paths below; what
     // it accepts, the lenient decoder would decode to the same bytes.
     if bytes.len() / 4 * 3 <= MAX_ENCODED_LEN {
-        if let Ok(decoded) = base64_simd::STANDARD.decode_to_vec(bytes) {
-            return Ok(decoded);
+        if base64_simd::STANDARD.decode_append(bytes, out).is_ok() {
+            return Ok(());
         }
+        out.clear();
         let trailing_padding = bytes.iter().rev().take_while(|&&b| b == b'=').count();
         if trailing_padding <= 2
             && let Ok(decoded) = LENIENT.decode(bytes)
         {
-            return Ok(decoded);
+            *out = decoded;
+            return Ok(());
         }
     }
     let is_symbol = |b: &u8| !b.is_ascii_whitespace() && *b != b'=';
@@ -111,9 +121,10 @@ fn decode_base64(text: &str) -> Result<Vec<u8>, DecodeError> {
         .copied()
         .filter(|b| !b.is_ascii_whitespace())
         .collect();
-    LENIENT
+    *out = LENIENT
         .decode(compact)
-        .map_err(|_| DecodeError::InvalidBase64)
+        .map_err(|_| DecodeError::InvalidBase64)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -296,25 +296,103 @@ impl Codec for DataMessage {
     }
 
     fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let (data, _) = DataMessageRef::read(reader)?;
+        Ok(data.to_owned())
+    }
+}
+
+/// A Data Message body borrowed from the bytes it was decoded from (the receive path decrypts
+/// from there instead of copying the fields out first).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct DataMessageRef<'a> {
+    pub(crate) flags: u8,
+    pub(crate) sender_keyid: u32,
+    pub(crate) recipient_keyid: u32,
+    /// Minimal big-endian (leading zeros stripped, as [`Reader::read_mpi`] does).
+    pub(crate) next_dh: &'a [u8],
+    pub(crate) ctr: [u8; 8],
+    pub(crate) encrypted_message: &'a [u8],
+    pub(crate) mac: [u8; 20],
+    pub(crate) old_mac_keys: &'a [u8],
+}
+
+impl<'a> DataMessageRef<'a> {
+    /// Reads a body, field by field as [`DataMessage`]'s `Codec::read` does (same errors), and
+    /// returns how many bytes remained after the encrypted message, where the MAC starts.
+    fn read(reader: &mut Reader<'a>) -> Result<(Self, usize), DecodeError> {
         let flags = reader.read_u8()?;
         let sender_keyid = reader.read_u32()?;
         let recipient_keyid = reader.read_u32()?;
-        let next_dh = reader.read_mpi()?.to_vec();
+        let next_dh = reader.read_mpi()?;
         let ctr = reader.read_array()?;
-        let encrypted_message = reader.read_data()?.to_vec();
+        let encrypted_message = reader.read_data()?;
+        let after_encrypted = reader.remaining();
         let mac = reader.read_array()?;
-        let old_mac_keys = reader.read_data()?.to_vec();
-        Ok(DataMessage {
-            flags,
-            sender_keyid,
-            recipient_keyid,
-            next_dh,
-            ctr,
-            encrypted_message,
-            mac,
-            old_mac_keys,
-        })
+        let old_mac_keys = reader.read_data()?;
+        Ok((
+            DataMessageRef {
+                flags,
+                sender_keyid,
+                recipient_keyid,
+                next_dh,
+                ctr,
+                encrypted_message,
+                mac,
+                old_mac_keys,
+            },
+            after_encrypted,
+        ))
     }
+
+    /// The owned form.
+    pub(crate) fn to_owned(self) -> DataMessage {
+        DataMessage {
+            flags: self.flags,
+            sender_keyid: self.sender_keyid,
+            recipient_keyid: self.recipient_keyid,
+            next_dh: self.next_dh.to_vec(),
+            ctr: self.ctr,
+            encrypted_message: self.encrypted_message.to_vec(),
+            mac: self.mac,
+            old_mac_keys: self.old_mac_keys.to_vec(),
+        }
+    }
+}
+
+impl Decoded<'_> {
+    /// The owned form.
+    pub(crate) fn into_encoded(self) -> Encoded {
+        match self {
+            Decoded::Data {
+                version,
+                sender_instance,
+                receiver_instance,
+                data,
+                ..
+            } => Encoded {
+                version,
+                sender_instance,
+                receiver_instance,
+                body: Body::Data(data.to_owned()),
+            },
+            Decoded::Other(encoded) => encoded,
+        }
+    }
+}
+
+/// A decoded binary message whose Data Message body, if it is one, is still borrowed.
+#[derive(Debug)]
+pub(crate) enum Decoded<'a> {
+    /// A Data Message: header, body, and the exact bytes its MAC covers.
+    Data {
+        version: ProtocolVersion,
+        sender_instance: InstanceTag,
+        receiver_instance: InstanceTag,
+        data: DataMessageRef<'a>,
+        mac_input: &'a [u8],
+    },
+    /// Any other message (the AKE's).
+    Other(Encoded),
 }
 
 impl Body {
@@ -400,6 +478,11 @@ impl Encoded {
     /// `1` for OTR v1), unknown message types, truncated input and trailing bytes. Non-minimal
     /// MPIs are accepted and stored minimal (see [`super::codec`]).
     pub fn decode(bytes: &[u8]) -> Result<Encoded, DecodeError> {
+        Encoded::decode_borrowed(bytes).map(Decoded::into_encoded)
+    }
+
+    /// Like [`Encoded::decode`], but a Data Message stays borrowed from `bytes`.
+    pub(crate) fn decode_borrowed(bytes: &[u8]) -> Result<Decoded<'_>, DecodeError> {
         let mut reader = Reader::new(bytes);
         let number = reader.read_u16()?;
         let version =
@@ -416,14 +499,28 @@ impl Encoded {
         } else {
             (InstanceTag::ZERO, InstanceTag::ZERO)
         };
+        if message_type == DataMessage::MESSAGE_TYPE {
+            let (data, after_encrypted) = DataMessageRef::read(&mut reader)?;
+            reader.expect_end()?;
+            let mac_input = bytes
+                .get(..bytes.len().saturating_sub(after_encrypted))
+                .unwrap_or_default();
+            return Ok(Decoded::Data {
+                version,
+                sender_instance,
+                receiver_instance,
+                data,
+                mac_input,
+            });
+        }
         let body = Body::read(message_type, &mut reader)?;
         reader.expect_end()?;
-        Ok(Encoded {
+        Ok(Decoded::Other(Encoded {
             version,
             sender_instance,
             receiver_instance,
             body,
-        })
+        }))
     }
 
     /// The armored text form: `"?OTR:" + base64(encode()) + "."`.
@@ -860,6 +957,29 @@ Ez96YOGyB8+gtpFgCrkuV1bSB9SRVmEBfDtKPQFhKowAAAAA=.";
             prop_assert_eq!(out.capacity(), len);
             prop_assert_eq!(&out, &msg.encode());
             prop_assert_eq!(msg.raw_data_mac_input(&out).map(<[u8]>::len), Some(authenticated));
+        }
+
+        #[test]
+        fn borrowed_decode_agrees(msg in encoded()) {
+            let bytes = msg.encode();
+            match Encoded::decode_borrowed(&bytes).unwrap() {
+                Decoded::Data { version, sender_instance, receiver_instance, data, mac_input } => {
+                    prop_assert_eq!(version, msg.version);
+                    prop_assert_eq!(sender_instance, msg.sender_instance);
+                    prop_assert_eq!(receiver_instance, msg.receiver_instance);
+                    prop_assert_eq!(Body::Data(data.to_owned()), msg.body.clone());
+                    prop_assert_eq!(Some(mac_input), msg.raw_data_mac_input(&bytes));
+                }
+                Decoded::Other(other) => prop_assert_eq!(other, msg),
+            }
+            for cut in [1usize, 5, 21, 40] {
+                if let Some(short) = bytes.get(..bytes.len().saturating_sub(cut)) {
+                    prop_assert_eq!(
+                        Encoded::decode_borrowed(short).err(),
+                        Encoded::decode(short).err()
+                    );
+                }
+            }
         }
 
         #[test]

@@ -56,7 +56,7 @@ pub use encoded::{
     Body, DataMessage, DhCommit, DhKey, Encoded, FLAG_IGNORE_UNREADABLE, RevealSignature,
     SignatureMessage,
 };
-pub(crate) use encoded::{DataMessageHead, finish_data_message};
+pub(crate) use encoded::{DataMessageHead, DataMessageRef, Decoded, finish_data_message};
 pub use error::DecodeError;
 pub use otr_error::error_message;
 pub use query::Query;
@@ -218,28 +218,51 @@ impl Message {
     /// Fails only for armored messages ("?OTR:") that do not decode: bad base-64, missing final
     /// ".", over [`MAX_ENCODED_LEN`], or a binary message [`Encoded::decode`] rejects.
     pub fn parse(input: &str) -> Result<Message, DecodeError> {
+        let mut raw = Vec::new();
+        Ok(match Incoming::parse(input, &mut raw)? {
+            Incoming::Message(message) => message,
+            Incoming::Encoded(decoded) => {
+                let encoded = decoded.into_encoded();
+                Message::Encoded { encoded, raw }
+            }
+        })
+    }
+}
+
+/// One incoming string classified as [`Message::parse`] does, for the receive path: an armored
+/// message is decoded into a buffer the caller keeps, and a Data Message's fields stay
+/// borrowed from it.
+pub(crate) enum Incoming<'a> {
+    /// Anything but an armored message.
+    Message(Message),
+    /// An armored message, decoded.
+    Encoded(Decoded<'a>),
+}
+
+impl<'a> Incoming<'a> {
+    /// Classifies `input`; an armored message's bytes go to `raw` (cleared first).
+    pub(crate) fn parse(input: &str, raw: &'a mut Vec<u8>) -> Result<Incoming<'a>, DecodeError> {
         // Spec "Fragmentation": check for fragments before any other "?OTR" marker. Like libotr,
         // "?OTR|" anywhere wins over "?OTR," anywhere.
         let markers = Markers::find(input);
         if let Some(at) = markers.fragment_v3.or(markers.fragment_v2) {
             let fragment = input.get(at..).unwrap_or(input);
-            return Ok(Message::Fragment(fragment.to_owned()));
+            return Ok(Incoming::Message(Message::Fragment(fragment.to_owned())));
         }
         if let Some(at) = markers.armor {
             let after = input.get(at + ARMOR.len()..).unwrap_or_default();
-            let raw = armor::dearmor_after_prefix(after)?;
-            let encoded = Encoded::decode(&raw)?;
-            return Ok(Message::Encoded { encoded, raw });
+            armor::dearmor_after_prefix_into(after, raw)?;
+            return Ok(Incoming::Encoded(Encoded::decode_borrowed(raw)?));
         }
         if let Some(text) = otr_error::parse(input) {
-            return Ok(Message::Error {
+            return Ok(Incoming::Message(Message::Error {
                 text: text.to_owned(),
-            });
+            }));
         }
         if let Some(versions) = query::parse(input) {
-            return Ok(Message::Query { versions });
+            return Ok(Incoming::Message(Message::Query { versions }));
         }
-        Ok(match whitespace::strip(input) {
+        Ok(Incoming::Message(match whitespace::strip(input) {
             Some((text, versions)) => Message::Plaintext {
                 text,
                 whitespace_tag: Some(versions),
@@ -248,7 +271,7 @@ impl Message {
                 text: input.to_owned(),
                 whitespace_tag: None,
             },
-        })
+        }))
     }
 }
 
