@@ -492,17 +492,18 @@ impl KeyState {
     /// Encrypts and authenticates the plaintext `message || tlvs` (`tlvs`: empty, or a NUL
     /// and the encoded records) into an encoded data message with `header` and `flags`.
     ///
-    /// The message is encoded once, into a buffer of its exact size: the plaintext is written
-    /// where the encrypted message goes and encrypted there (so no other copy of it is made),
-    /// and the MAC is computed over what precedes it. Returns the encoding and the extra
-    /// symmetric key of the pair used.
+    /// The message is encoded once, into `out` (cleared first, then large enough for all of
+    /// it): the plaintext is written where the encrypted message goes and encrypted there (so
+    /// no other copy of it is made), and the MAC is computed over what precedes it. Returns the
+    /// extra symmetric key of the pair used.
     pub(crate) fn seal(
         &mut self,
         header: DataHeader,
         flags: u8,
         message: &[u8],
         tlvs: &[u8],
-    ) -> Option<(Vec<u8>, Zeroizing<[u8; 32]>)> {
+        out: &mut Vec<u8>,
+    ) -> Option<Zeroizing<[u8; 32]>> {
         let (ours, theirs, pair) = self.sending_pair()?;
         let ctr = pair.send_ctr.checked_add(1)?;
         let encrypted_len = message.len().checked_add(tlvs.len())?;
@@ -522,16 +523,18 @@ impl KeyState {
             ctr,
         };
         let send_aes = &self.pairs.get_mut(&(ours, theirs))?.send_aes;
-        let mut out = Vec::with_capacity(head.encoded_len(encrypted_len, old_mac_keys.len()));
-        head.encode(encrypted_len, &mut out);
+        out.clear();
+        // Room for the whole message before the plaintext goes in: the buffer never moves
+        // while it holds plaintext, so no copy of it is left behind.
+        out.reserve(head.encoded_len(encrypted_len, old_mac_keys.len()));
+        head.encode(encrypted_len, out);
         let start = out.len();
-        // Exactly sized: the buffer never moves, so no copy of the plaintext is left behind.
         out.extend_from_slice(message);
         out.extend_from_slice(tlvs);
         aes::ctr128_apply(send_aes, &ctr, out.get_mut(start..).unwrap_or_default());
-        let mac = self.pairs.send_mac((ours, theirs), self.our_keyid, &out)?;
-        finish_data_message(&mut out, &mac, &old_mac_keys);
-        Some((out, extra))
+        let mac = self.pairs.send_mac((ours, theirs), self.our_keyid, out)?;
+        finish_data_message(out, &mac, &old_mac_keys);
+        Some(extra)
     }
 
     /// Verifies and decrypts a data message, then rotates keys as the spec says.

@@ -230,12 +230,12 @@ pub struct Endpoint {
     pub(crate) config: Config,
     /// (Boxed, like the sessions, so that a map node holds pointers, not eleven peers.)
     pub(crate) peers: BTreeMap<String, Box<Peer>>,
-    /// The decoded bytes of the last armored message received (public: ciphertext and AKE
-    /// messages), kept so that the next one decodes without allocating.
+    /// The binary form of the last data message sent or armored message received (public:
+    /// ciphertext and AKE messages), kept so that the next one needs no allocation.
     scratch: Vec<u8>,
 }
 
-/// Received armored messages up to this size (decoded) leave their buffer for the next one.
+/// Messages up to this size (binary) leave their buffer for the next one.
 const MAX_KEPT_SCRATCH: usize = 64 * 1024;
 
 impl Endpoint {
@@ -1139,12 +1139,17 @@ impl Endpoint {
         } else {
             Plaintext::encode(&[], tlvs)
         });
-        let (bytes, extra) = enc
-            .keys
-            .seal(header, flags, message, &tlvs)
-            .ok_or(SendError::NoSuchSession(instance))?;
+        // The encoding goes to the kept buffer: it holds only ciphertext once `seal` returns.
+        let mut bytes = core::mem::take(&mut self.scratch);
+        let extra = enc.keys.seal(header, flags, message, &tlvs, &mut bytes);
+        let armored = extra.is_some().then(|| wire::armor(&bytes));
+        if bytes.capacity() <= MAX_KEPT_SCRATCH {
+            self.scratch = bytes;
+        }
+        let (Some(extra), Some(armored)) = (extra, armored) else {
+            return Err(SendError::NoSuchSession(instance));
+        };
         session.last_sent = now;
-        let armored = wire::armor(&bytes);
         self.push_armored(
             out,
             peer,
