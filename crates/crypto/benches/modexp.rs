@@ -26,6 +26,14 @@ fn modexp(c: &mut Criterion) {
     group.bench_function("dh_shared_secret_320bit_exponent", |b| {
         b.iter(|| black_box(ours.secret().diffie_hellman(black_box(theirs.public()))))
     });
+    // The same with the portable Rust (when the assembly is the default here).
+    if offrecord_crypto::group::assembly_in_use() {
+        offrecord_crypto::group::use_assembly(false);
+        group.bench_function("dh_shared_secret_320bit_exponent_portable", |b| {
+            b.iter(|| black_box(ours.secret().diffie_hellman(black_box(theirs.public()))))
+        });
+        offrecord_crypto::group::use_assembly(true);
+    }
     // g^x for a 320-bit secret: fixed-base table.
     group.bench_function("dh_keygen_fixed_base_320bit", |b| {
         b.iter(|| black_box(ours.secret().public_key()))

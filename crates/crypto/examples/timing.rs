@@ -1,7 +1,8 @@
 //! Quick timings of the expensive operations, robust to a loaded machine: each figure is the
 //! minimum (and the median) wall-clock time of single calls, like `benches/openssl_modexp.c`
 //! measures OpenSSL. `cargo run --release -p offrecord-crypto --example timing`
-//! (the criterion benches are in `benches/modexp.rs`).
+//! (the criterion benches are in `benches/modexp.rs`). Everything is timed with the x86-64
+//! assembly (when the processor has BMI2 and ADX) and again with the portable Rust.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -29,6 +30,25 @@ fn time<T>(label: &str, samples: usize, mut f: impl FnMut() -> T) {
 }
 
 fn main() {
+    for asm in [true, false] {
+        let on = offrecord_crypto::group::use_assembly(asm);
+        if asm && !on {
+            println!("== (no BMI2/ADX: no assembly on this processor)");
+            continue;
+        }
+        println!(
+            "== {}",
+            if on {
+                "assembly (MULX/ADCX/ADOX)"
+            } else {
+                "portable Rust"
+            }
+        );
+        run();
+    }
+}
+
+fn run() {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let ours = DhKeyPair::generate(&mut rng);
     let theirs = DhKeyPair::generate(&mut rng);
