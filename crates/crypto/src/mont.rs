@@ -251,6 +251,7 @@ mod adx {
                 // clobbers (flags are clobbered by default).
                 unsafe {
                     core::arch::asm!(
+                        ".p2align 5",
                         "2:",
                         // First half: t += a[i]·b (CF chain: t[j]; OF chain: high words).
                         "movq ({ae},{i},8), %rdx",
@@ -405,6 +406,7 @@ mod adx {
                         // 3. Montgomery reduction: row i adds m·p to t[i..i+n] (m = t[i]·n0)
                         //    and its carries to t[i+n], with the carry word `top`.
                         "xorl {top:e}, {top:e}",
+                        ".p2align 5",
                         "2:",
                         "movq ({t}), %rdx",
                         "imulq {n0}, %rdx",
