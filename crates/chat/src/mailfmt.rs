@@ -1,7 +1,9 @@
 //! The chat layer's use of the envelope: which mail each chat message becomes, and what an
 //! incoming mail means. All OpenPGP and MIME work is in the `offrecord-envelope` crate.
 
-use envelope::{Attachment, AutocryptHeader, Body, InnerPart, MailHeaders, PeerKey, Signing};
+use envelope::{
+    Attachment, AutocryptHeader, Body, InnerPart, KnownKeys, MailHeaders, PeerKey, Signing,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::Rng;
 use zeroize::Zeroizing;
@@ -175,14 +177,14 @@ pub(crate) struct Parsed {
     pub(crate) raw: Vec<u8>,
 }
 
-/// Parses an incoming mail. `keys` are the contacts' public keys (our own is always known).
-pub(crate) fn parse(raw: &[u8], id: &Identity, keys: &[Vec<u8>]) -> Result<Parsed, Error> {
-    let known: Vec<PeerKey> = keys
-        .iter()
-        .filter_map(|k| PeerKey::from_bytes(k).ok())
-        .collect();
-    let incoming =
-        envelope::parse(raw, id, known.as_slice()).map_err(|e| Error::Mail(e.to_string()))?;
+/// Parses an incoming mail. `known` finds the contacts' public keys by fingerprint, asked only
+/// for the issuers of signatures (our own key is always known).
+pub(crate) fn parse<K: KnownKeys + ?Sized>(
+    raw: &[u8],
+    id: &Identity,
+    known: &K,
+) -> Result<Parsed, Error> {
+    let incoming = envelope::parse(raw, id, known).map_err(|e| Error::Mail(e.to_string()))?;
     let message_id = incoming
         .message_id
         .clone()

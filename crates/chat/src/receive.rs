@@ -5,6 +5,7 @@
 //! Bad input never fails the call: it is recorded as processed and reported as
 //! [`Event::Ignored`]; only local failures (the database) are errors.
 
+use envelope::{KnownKeys, PeerKey};
 use otr::{Event as OtrEvent, InstanceTag, Output, ReceivedKind, SmpEventKind};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -145,8 +146,10 @@ impl Receiver<'_> {
         raw: &[u8],
         now: u64,
     ) -> Result<Processed, Error> {
-        let keys = contact_keys(tx)?;
-        let parsed = match mailfmt::parse(raw, self.identity, &keys) {
+        let lookup = ContactKeys::new(tx);
+        let parsed = mailfmt::parse(raw, self.identity, &lookup);
+        lookup.into_result()?;
+        let parsed = match parsed {
             Ok(p) => p,
             Err(e) => {
                 return Ok(Processed {
@@ -218,11 +221,69 @@ impl Receiver<'_> {
     }
 }
 
-/// Every contact's public key, as stored.
-fn contact_keys(conn: &Connection) -> Result<Vec<Vec<u8>>, Error> {
-    let mut stmt = conn.prepare_cached("SELECT pgp_public_key FROM contacts")?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+/// The contacts' public keys, looked up by fingerprint only when a signature names one (an
+/// unsigned OTR data mail needs none), instead of reading and parsing every contact's key
+/// for every mail. A database failure during the lookup is kept and returned after parsing
+/// ([`ContactKeys::into_result`]), so that it fails the call instead of passing for "unknown
+/// signer" (which would reject the mail for good).
+struct ContactKeys<'a> {
+    conn: &'a Connection,
+    failure: std::cell::RefCell<Option<Error>>,
+}
+
+impl<'a> ContactKeys<'a> {
+    fn new(conn: &'a Connection) -> Self {
+        ContactKeys {
+            conn,
+            failure: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// A database failure met during the lookups, if any.
+    fn into_result(self) -> Result<(), Error> {
+        match self.failure.into_inner() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn lookup(&self, fingerprint: &envelope::Fingerprint) -> Result<Option<PeerKey>, Error> {
+        let primary: Option<Vec<u8>> = self
+            .conn
+            .row(
+                "SELECT pgp_public_key FROM contacts WHERE pgp_fingerprint = ?1",
+                [fingerprint.to_hex()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(bytes) = primary {
+            return Ok(PeerKey::from_bytes(&bytes).ok());
+        }
+        // Not a primary key: perhaps a signing subkey of one of the stored keys.
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT pgp_public_key FROM contacts")?;
+        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut keys = Vec::new();
+        for bytes in rows {
+            if let Ok(key) = PeerKey::from_bytes(&bytes?) {
+                keys.push(key);
+            }
+        }
+        Ok(keys.find(fingerprint))
+    }
+}
+
+impl KnownKeys for ContactKeys<'_> {
+    fn find(&self, fingerprint: &envelope::Fingerprint) -> Option<PeerKey> {
+        match self.lookup(fingerprint) {
+            Ok(key) => key,
+            Err(e) => {
+                self.failure.borrow_mut().get_or_insert(e);
+                None
+            }
+        }
+    }
 }
 
 fn dispatch(d: &mut Device<'_>, mail: &Parsed) -> Result<(), Error> {
@@ -750,7 +811,7 @@ fn replay_deferred(d: &mut Device<'_>, contact: ContactId, invite_id: &str) -> R
     };
     for (id, raw) in raws {
         d.tx.exec("DELETE FROM deferred_mail WHERE id = ?1", [id])?;
-        let keys = Vec::new();
+        let keys: Vec<PeerKey> = Vec::new();
         let Ok(parsed) = mailfmt::parse(&raw, d.sender.identity, &keys) else {
             continue;
         };
