@@ -7,7 +7,7 @@
 use ::aes::Aes128Enc;
 use ::aes::cipher::array::Array;
 use ::aes::cipher::{BlockCipherEncrypt, KeyInit};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Keystream blocks computed per call of the cipher: what the AES-NI backend pipelines.
 const BATCH: usize = 8;
@@ -18,29 +18,52 @@ const BATCH: usize = 8;
 /// The counter cannot wrap: it starts with its low 64 bits zero, so it would take `2^64` blocks
 /// (more than any `usize` length) to carry out of the block.
 pub fn ctr128_apply(key: &[u8; 16], top_half: &[u8; 8], data: &mut [u8]) {
-    // Encryption-only key schedule (CTR never decrypts a block), wiped on drop (`zeroize`
-    // feature of `aes`); the keystream is wiped below.
-    let cipher = Aes128Enc::new(key.into());
-    let mut keystream = [[0u8; 16]; BATCH];
-    let mut counter = 0u64;
-    for chunk in data.chunks_mut(16 * BATCH) {
-        let blocks = keystream
-            .get_mut(..chunk.len().div_ceil(16))
-            .unwrap_or_default();
-        for block in blocks.iter_mut() {
-            let (high, low) = block.split_at_mut(8);
-            high.copy_from_slice(top_half);
-            low.copy_from_slice(&counter.to_be_bytes());
-            counter = counter.wrapping_add(1);
-        }
-        cipher.encrypt_blocks(Array::cast_slice_from_core_mut(blocks));
-        for (d, k) in chunk.iter_mut().zip(blocks.as_flattened()) {
-            *d ^= *k;
+    Ctr128Key::new(key).apply(top_half, data);
+}
+
+/// An AES-128 key expanded once for [`ctr128_apply`]'s counter mode, for a caller that uses the
+/// same key for many messages (the expansion costs about as much as encrypting a short
+/// message). The encryption-only key schedule is wiped on drop (`zeroize` feature of `aes`).
+#[derive(Clone)]
+pub struct Ctr128Key {
+    cipher: Aes128Enc,
+}
+
+impl Ctr128Key {
+    /// Expands `key`.
+    #[must_use]
+    pub fn new(key: &[u8; 16]) -> Ctr128Key {
+        Ctr128Key {
+            cipher: Aes128Enc::new(key.into()),
         }
     }
-    // As one byte slice: zeroize wipes slices in bulk, arrays element by element.
-    keystream.as_flattened_mut().zeroize();
+
+    /// What [`ctr128_apply`] does with this key.
+    pub fn apply(&self, top_half: &[u8; 8], data: &mut [u8]) {
+        let mut keystream = [[0u8; 16]; BATCH];
+        let mut counter = 0u64;
+        for chunk in data.chunks_mut(16 * BATCH) {
+            let blocks = keystream
+                .get_mut(..chunk.len().div_ceil(16))
+                .unwrap_or_default();
+            for block in blocks.iter_mut() {
+                let (high, low) = block.split_at_mut(8);
+                high.copy_from_slice(top_half);
+                low.copy_from_slice(&counter.to_be_bytes());
+                counter = counter.wrapping_add(1);
+            }
+            self.cipher
+                .encrypt_blocks(Array::cast_slice_from_core_mut(blocks));
+            for (d, k) in chunk.iter_mut().zip(blocks.as_flattened()) {
+                *d ^= *k;
+            }
+        }
+        // As one byte slice: zeroize wipes slices in bulk, arrays element by element.
+        keystream.as_flattened_mut().zeroize();
+    }
 }
+
+impl ZeroizeOnDrop for Ctr128Key {}
 
 #[cfg(test)]
 mod tests {
@@ -89,6 +112,19 @@ mod tests {
             let mut theirs = plain[..len].to_vec();
             Ctr128BE::<Aes128>::new((&key).into(), (&iv).into()).apply_keystream(&mut theirs);
             assert_eq!(ours, theirs, "{len}");
+        }
+    }
+
+    #[test]
+    fn expanded_key_matches_the_function() {
+        let key = [0x42; 16];
+        let expanded = Ctr128Key::new(&key);
+        for len in [0, 1, 100, 128, 129, 1000] {
+            let mut a: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut b = a.clone();
+            ctr128_apply(&key, &[9; 8], &mut a);
+            expanded.apply(&[9; 8], &mut b);
+            assert_eq!(a, b, "{len}");
         }
     }
 

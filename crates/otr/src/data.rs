@@ -145,13 +145,11 @@ fn first16(h: &[u8; 20]) -> [u8; 16] {
 /// `BTreeMap` node alone has room for eleven entries) that wipes what it leaves behind, so
 /// that moving entries around leaves no copy of a key in freed or spare memory.
 ///
-/// Beside the keys, the map of live pairs keeps the MAC state of the pair last sent with and of
-/// the pair last received on (see [`SendMac`], [`RecvMac`]): derived from the keys, never
-/// saved, wiped on drop and dropped with their pair.
+/// Each map has a process-unique `id`, which names its pairs in [`HOT`]; the map wipes what
+/// [`HOT`] keeps of a pair when the pair leaves it, and of all its pairs when it is dropped.
 pub(crate) struct PairMap<V: Zeroize> {
     entries: Vec<((u32, u32), V)>,
-    send_mac: Option<Box<SendMac>>,
-    recv_mac: Option<Box<RecvMac>>,
+    id: u64,
 }
 
 /// The first bytes of a data message's MAC input that stay the same from one message of a key
@@ -164,47 +162,73 @@ const MAC_PREFIX_LEN: usize = 192;
 /// in v2 they also cover the key's length and first bytes.
 const MAC_HEAD_LEN: usize = 20;
 
-/// The sending MAC state of the pair last sent with, after the key and the first
-/// [`MAC_PREFIX_LEN`] bytes of the MAC input. Those bytes are the head (compared) and the MPI of
-/// our current public key, which changes only together with `our_keyid`.
-struct SendMac {
-    ids: (u32, u32),
-    our_keyid: u32,
-    head: [u8; MAC_HEAD_LEN],
-    state: HmacSha1State,
+/// What is derived from the keys of the pair last sent with and of the live pair last received
+/// on, process-wide: the expanded AES key, the HMAC key with its pads absorbed, and the MAC
+/// state after the prefix the pair's messages start with. Expanding the AES key and absorbing
+/// the pads and the prefix costs more than the rest of a short message's cryptography.
+///
+/// Kept once for the process rather than in every session: an expanded AES key is 700 bytes
+/// (the software fallback's layout), more than an idle session may grow by. Entries are named
+/// by their map's `id` and the pair's key ids, and are wiped as soon as their pair leaves its map
+/// or the map is dropped (`PairMap::forget`). The lock is only tried on the data path (under
+/// contention a message is handled without the cache), and taken to wipe.
+static HOT: std::sync::Mutex<Hot> = std::sync::Mutex::new(Hot {
+    send: None,
+    recv: None,
+});
+
+struct Hot {
+    send: Option<SendHot>,
+    recv: Option<RecvHot>,
 }
 
-/// The receiving MAC state of the live pair last received on, after the key and `prefix`,
-/// which a message must start with exactly for the state to be used.
-struct RecvMac {
+/// Derived keys of the pair last sent with. The MAC state has absorbed the first
+/// [`MAC_PREFIX_LEN`] bytes of the MAC input: the head (compared) and the MPI of our current
+/// public key, which changes only together with `our_keyid`.
+struct SendHot {
+    map: u64,
     ids: (u32, u32),
-    prefix: [u8; MAC_PREFIX_LEN],
-    state: HmacSha1State,
+    aes: aes::Ctr128Key,
+    key: HmacSha1Key,
+    prefix: Option<(u32, [u8; MAC_HEAD_LEN], HmacSha1State)>,
 }
 
-/// The MAC state after `key` and `prefix` (a whole number of blocks).
-fn mac_state(key: &[u8; 20], prefix: &[u8]) -> HmacSha1State {
-    let mut state = HmacSha1Key::new(key).start();
-    let _rest = state.absorb_blocks(prefix);
-    state
+/// Derived keys of the live pair last received on; the MAC state has absorbed `prefix`, which
+/// a message must start with exactly for the state to be used.
+struct RecvHot {
+    map: u64,
+    ids: (u32, u32),
+    aes: aes::Ctr128Key,
+    key: HmacSha1Key,
+    prefix: Option<([u8; MAC_PREFIX_LEN], HmacSha1State)>,
+}
+
+/// The next `PairMap::id`.
+static NEXT_MAP_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Locks [`HOT`] to wipe; a poisoned lock (a panic elsewhere while it was held) is still used.
+fn hot_for_wiping() -> std::sync::MutexGuard<'static, Hot> {
+    HOT.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<V: Zeroize> PairMap<V> {
     pub(crate) fn new() -> Self {
         PairMap {
             entries: Vec::new(),
-            send_mac: None,
-            recv_mac: None,
+            id: NEXT_MAP_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
-    /// Drops the MAC states kept for the pair `key`.
-    fn forget_macs(&mut self, key: &(u32, u32)) {
-        if self.send_mac.as_ref().is_some_and(|m| m.ids == *key) {
-            self.send_mac = None;
+    /// Wipes what [`HOT`] keeps of this map's pair `key`, or of all its pairs.
+    fn forget(&self, key: Option<&(u32, u32)>) {
+        let mut hot = hot_for_wiping();
+        let ours = |map: u64, ids: &(u32, u32)| map == self.id && key.is_none_or(|k| k == ids);
+        if hot.send.as_ref().is_some_and(|h| ours(h.map, &h.ids)) {
+            hot.send = None;
         }
-        if self.recv_mac.as_ref().is_some_and(|m| m.ids == *key) {
-            self.recv_mac = None;
+        if hot.recv.as_ref().is_some_and(|h| ours(h.map, &h.ids)) {
+            hot.recv = None;
         }
     }
 
@@ -227,7 +251,7 @@ impl<V: Zeroize> PairMap<V> {
 
     /// Inserts or replaces the value of `key`.
     pub(crate) fn insert(&mut self, key: (u32, u32), value: V) {
-        self.forget_macs(&key);
+        self.forget(Some(&key));
         match self.position(&key) {
             Ok(at) => {
                 if let Some(slot) = self.entries.get_mut(at) {
@@ -248,7 +272,7 @@ impl<V: Zeroize> PairMap<V> {
     }
 
     pub(crate) fn remove(&mut self, key: &(u32, u32)) -> Option<V> {
-        self.forget_macs(key);
+        self.forget(Some(key));
         let at = self.position(key).ok()?;
         let (_, value) = self.entries.remove(at);
         // Removing shifted the later entries down: the slot past the end keeps a stale copy.
@@ -265,77 +289,132 @@ impl<V: Zeroize> PairMap<V> {
     }
 }
 
+impl<V: Zeroize> Drop for PairMap<V> {
+    fn drop(&mut self) {
+        self.forget(None);
+    }
+}
+
 impl PairMap<PairKeys> {
-    /// HMAC-SHA1 of a message we send with pair `ids` (whose keys must be in the map), reusing
-    /// the kept state when the message starts like the last one sent with it.
-    fn send_mac(&mut self, ids: (u32, u32), our_keyid: u32, input: &[u8]) -> Option<[u8; 20]> {
-        let at = self.position(&ids).ok()?;
-        let key = &self.entries.get(at)?.1.send_mac;
+    /// Encrypts `out[start..]` in place and returns the MAC of all of `out`, for a message sent
+    /// with the pair `ids` (whose keys must be in the map), using and updating [`HOT`].
+    fn seal_in_place(
+        &self,
+        ids: (u32, u32),
+        our_keyid: u32,
+        ctr: &[u8; 8],
+        out: &mut [u8],
+        start: usize,
+    ) -> Option<[u8; 20]> {
+        let pair = &self.entries.get(self.position(&ids).ok()?)?.1;
+        let Ok(mut hot) = HOT.try_lock() else {
+            aes::ctr128_apply(
+                &pair.send_aes,
+                ctr,
+                out.get_mut(start..).unwrap_or_default(),
+            );
+            return Some(HmacSha1Key::new(&pair.send_mac).mac(out));
+        };
+        let kept = match &mut hot.send {
+            Some(kept) if kept.map == self.id && kept.ids == ids => kept,
+            slot => slot.insert(SendHot {
+                map: self.id,
+                ids,
+                aes: aes::Ctr128Key::new(&pair.send_aes),
+                key: HmacSha1Key::new(&pair.send_mac),
+                prefix: None,
+            }),
+        };
+        kept.aes
+            .apply(ctr, out.get_mut(start..).unwrap_or_default());
+        let input: &[u8] = out;
         let (Some(prefix), Some(rest), Some(head)) = (
             input.get(..MAC_PREFIX_LEN),
             input.get(MAC_PREFIX_LEN..),
             input.first_chunk::<MAC_HEAD_LEN>(),
         ) else {
-            return Some(HmacSha1Key::new(key).mac(input));
+            return Some(kept.key.mac(input));
         };
-        if let Some(kept) = self
-            .send_mac
-            .as_deref()
-            .filter(|m| m.ids == ids && m.our_keyid == our_keyid && m.head == *head)
+        if let Some((_, _, state)) = kept
+            .prefix
+            .as_ref()
+            .filter(|(keyid, kept_head, _)| *keyid == our_keyid && kept_head == head)
         {
-            return Some(kept.state.finish(rest));
+            return Some(state.finish(rest));
         }
-        let state = mac_state(key, prefix);
+        let mut state = kept.key.start();
+        let _ = state.absorb_blocks(prefix);
         let mac = state.finish(rest);
-        self.send_mac = Some(Box::new(SendMac {
-            ids,
-            our_keyid,
-            head: *head,
-            state,
-        }));
+        kept.prefix = Some((our_keyid, *head, state));
         Some(mac)
     }
+}
 
-    /// HMAC-SHA1 of a message received on the live pair `ids` under its receiving MAC key
-    /// `key`, reusing the kept state when the message starts exactly like the last one.
-    fn recv_mac(
-        recv_mac: &mut Option<Box<RecvMac>>,
-        ids: (u32, u32),
-        key: &[u8; 20],
-        input: &[u8],
-    ) -> [u8; 20] {
-        let (Some(prefix), Some(rest)) = (
-            input.first_chunk::<MAC_PREFIX_LEN>(),
-            input.get(MAC_PREFIX_LEN..),
-        ) else {
-            return HmacSha1Key::new(key).mac(input);
-        };
-        // The prefix is public (it is on the wire): comparing it may take variable time.
-        if let Some(kept) = recv_mac
-            .as_deref()
-            .filter(|m| m.ids == ids && m.prefix == *prefix)
-        {
-            return kept.state.finish(rest);
-        }
-        let state = mac_state(key, prefix);
-        let mac = state.finish(rest);
-        *recv_mac = Some(Box::new(RecvMac {
+/// The MAC of `mac_input` under the receiving keys `keys` of the live pair `ids` of the map
+/// `map`; if it equals `expected` (compared in constant time), the decryption of `encrypted`.
+/// Uses and updates [`HOT`].
+fn open_live(
+    map: u64,
+    ids: (u32, u32),
+    keys: &ReceivingKeys,
+    mac_input: &[u8],
+    expected: &[u8; 20],
+    ctr: &[u8; 8],
+    encrypted: &[u8],
+) -> Option<SecretBytes> {
+    let Ok(mut hot) = HOT.try_lock() else {
+        return open_with(
+            &aes::Ctr128Key::new(&keys.aes),
+            HmacSha1Key::new(&keys.mac).mac(mac_input),
+            expected,
+            ctr,
+            encrypted,
+        );
+    };
+    let kept = match &mut hot.recv {
+        Some(kept) if kept.map == map && kept.ids == ids => kept,
+        slot => slot.insert(RecvHot {
+            map,
             ids,
-            prefix: *prefix,
-            state,
-        }));
-        mac
-    }
+            aes: aes::Ctr128Key::new(&keys.aes),
+            key: HmacSha1Key::new(&keys.mac),
+            prefix: None,
+        }),
+    };
+    let mac = match (
+        mac_input.first_chunk::<MAC_PREFIX_LEN>(),
+        mac_input.get(MAC_PREFIX_LEN..),
+    ) {
+        // The prefix is public (it is on the wire): comparing it may take variable time.
+        (Some(prefix), Some(rest)) => match &kept.prefix {
+            Some((kept_prefix, state)) if kept_prefix == prefix => state.finish(rest),
+            _ => {
+                let mut state = kept.key.start();
+                let _ = state.absorb_blocks(prefix);
+                let mac = state.finish(rest);
+                kept.prefix = Some((*prefix, state));
+                mac
+            }
+        },
+        _ => kept.key.mac(mac_input),
+    };
+    open_with(&kept.aes, mac, expected, ctr, encrypted)
+}
 
-    /// The keys of `ids` and the receiving MAC state kept in the map.
-    fn get_mut_with_recv_mac(
-        &mut self,
-        ids: &(u32, u32),
-    ) -> Option<(&mut PairKeys, &mut Option<Box<RecvMac>>)> {
-        let at = self.position(ids).ok()?;
-        let entry = self.entries.get_mut(at)?;
-        Some((&mut entry.1, &mut self.recv_mac))
+/// If `mac` equals `expected` (in constant time), the decryption of `encrypted`.
+fn open_with(
+    aes: &aes::Ctr128Key,
+    mac: [u8; 20],
+    expected: &[u8; 20],
+    ctr: &[u8; 8],
+    encrypted: &[u8],
+) -> Option<SecretBytes> {
+    if !ct::eq(&mac, expected) {
+        return None;
     }
+    let mut plaintext = SecretBytes::new(encrypted.to_vec());
+    aes.apply(ctr, &mut plaintext);
+    Some(plaintext)
 }
 
 /// The header fields of the data messages of one session (protocol version and instance
@@ -522,7 +601,6 @@ impl KeyState {
             next_dh: &self.our_current_public,
             ctr,
         };
-        let send_aes = &self.pairs.get_mut(&(ours, theirs))?.send_aes;
         out.clear();
         // Room for the whole message before the plaintext goes in: the buffer never moves
         // while it holds plaintext, so no copy of it is left behind.
@@ -531,8 +609,9 @@ impl KeyState {
         let start = out.len();
         out.extend_from_slice(message);
         out.extend_from_slice(tlvs);
-        aes::ctr128_apply(send_aes, &ctr, out.get_mut(start..).unwrap_or_default());
-        let mac = self.pairs.send_mac((ours, theirs), self.our_keyid, out)?;
+        let mac = self
+            .pairs
+            .seal_in_place((ours, theirs), self.our_keyid, &ctr, out, start)?;
         finish_data_message(out, &mac, &old_mac_keys);
         Some(extra)
     }
@@ -563,34 +642,51 @@ impl KeyState {
             sender_keyid: theirs,
             recipient_keyid: ours,
         };
-        let (keys, expected): (&mut ReceivingKeys, [u8; 20]) = if live {
+        let map = self.pairs.id;
+        let keys: &mut ReceivingKeys = if live {
             if self.live_pair(ours, theirs).is_none() {
                 return Err(unknown);
             }
-            let Some((pair, kept)) = self.pairs.get_mut_with_recv_mac(&(ours, theirs)) else {
-                return Err(unknown);
-            };
-            let mac = PairMap::recv_mac(kept, (ours, theirs), &pair.recv.mac, mac_input);
-            (&mut pair.recv, mac)
+            match self.pairs.get_mut(&(ours, theirs)) {
+                Some(pair) => &mut pair.recv,
+                None => return Err(unknown),
+            }
         } else {
             match self.retained.get_mut(&(ours, theirs)) {
-                Some(retained) => {
-                    let mac = HmacSha1Key::new(&retained.keys.mac).mac(mac_input);
-                    (&mut retained.keys, mac)
-                }
+                Some(retained) => &mut retained.keys,
                 None => return Err(unknown),
             }
         };
-        if !ct::eq(&expected, &msg.mac) {
+        let (ctr, encrypted) = (&msg.ctr, msg.encrypted_message);
+        let opened = if live {
+            open_live(
+                map,
+                (ours, theirs),
+                keys,
+                mac_input,
+                &msg.mac,
+                ctr,
+                encrypted,
+            )
+        } else {
+            // Delayed mail on a retired pair: rare, not worth a place in `HOT`.
+            let mac = HmacSha1Key::new(&keys.mac).mac(mac_input);
+            open_with(
+                &aes::Ctr128Key::new(&keys.aes),
+                mac,
+                &msg.mac,
+                ctr,
+                encrypted,
+            )
+        };
+        let Some(plaintext) = opened else {
             return Err(DataError::BadMac);
-        }
+        };
         if !keys.seen.is_fresh(counter) {
             return Err(DataError::Replay { counter });
         }
         keys.seen.insert(counter);
         keys.mac_used = true;
-        let mut plaintext = SecretBytes::new(msg.encrypted_message.to_vec());
-        aes::ctr128_apply(&keys.aes, &msg.ctr, &mut plaintext);
         let extra_key = Zeroizing::new(keys.extra);
 
         if live {
@@ -744,5 +840,95 @@ impl KeyState {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+    use crate::wire::{Decoded, Encoded};
+
+    fn in_hot(map: u64) -> bool {
+        let hot = hot_for_wiping();
+        hot.send.as_ref().is_some_and(|h| h.map == map)
+            || hot.recv.as_ref().is_some_and(|h| h.map == map)
+    }
+
+    /// Two key states as the AKE leaves them (both sides' AKE keys have id 1).
+    fn pair(seed: u64) -> (KeyState, KeyState, ChaCha20Rng) {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let a = DhKeyPair::generate(&mut rng);
+        let b = DhKeyPair::generate(&mut rng);
+        let (a_public, b_public) = (a.public().clone(), b.public().clone());
+        let limits = RetentionLimits::default();
+        let alice = KeyState::after_ake(a, 1, b_public, limits, &mut rng);
+        let bob = KeyState::after_ake(b, 1, a_public, limits, &mut rng);
+        (alice, bob, rng)
+    }
+
+    const HEADER: DataHeader = DataHeader {
+        version: ProtocolVersion::V3,
+        sender_instance: InstanceTag::new(0x1234),
+        receiver_instance: InstanceTag::new(0x5678),
+    };
+
+    fn open(bob: &mut KeyState, bytes: &[u8], rng: &mut ChaCha20Rng) -> Result<Vec<u8>, DataError> {
+        let Ok(Decoded::Data {
+            data, mac_input, ..
+        }) = Encoded::decode_borrowed(bytes)
+        else {
+            panic!("not a data message");
+        };
+        bob.open(&data, mac_input, 1, rng)
+            .map(|o| o.plaintext.into_inner())
+    }
+
+    #[test]
+    fn kept_keys_give_what_fresh_keys_give() {
+        let (mut alice, mut bob, mut rng) = pair(1);
+        let mut out = Vec::new();
+        for (i, len) in [100usize, 100, 0, 300, 100, 5000, 100]
+            .into_iter()
+            .enumerate()
+        {
+            let text: Vec<u8> = (0..len).map(|j| (i + j) as u8 | 1).collect();
+            alice.seal(HEADER, 0, &text, &[], &mut out).unwrap();
+            // Sealed without any kept state: the MAC and the ciphertext agree.
+            let Ok(Decoded::Data {
+                data, mac_input, ..
+            }) = Encoded::decode_borrowed(&out)
+            else {
+                panic!("not a data message");
+            };
+            let pair = alice.pairs.get_mut(&(1, 1)).unwrap();
+            assert_eq!(HmacSha1Key::new(&pair.send_mac).mac(mac_input), data.mac);
+            let mut plain = data.encrypted_message.to_vec();
+            aes::ctr128_apply(&pair.send_aes, &data.ctr, &mut plain);
+            assert_eq!(plain, text);
+            assert_eq!(open(&mut bob, &out, &mut rng).unwrap(), text, "message {i}");
+            // A change in the part of the MAC input the kept state has absorbed is noticed.
+            let mut forged = out.clone();
+            forged[30] ^= 1;
+            assert!(matches!(
+                open(&mut bob, &forged, &mut rng),
+                Err(DataError::BadMac | DataError::BadNextKey)
+            ));
+        }
+    }
+
+    #[test]
+    fn kept_keys_leave_with_their_pair_and_map() {
+        let (mut alice, mut bob, mut rng) = pair(2);
+        let mut out = Vec::new();
+        alice.seal(HEADER, 0, b"hi", &[], &mut out).unwrap();
+        open(&mut bob, &out, &mut rng).unwrap();
+        let (alice_map, bob_map) = (alice.pairs.id, bob.pairs.id);
+        assert!(alice.pairs.remove(&(1, 1)).is_some());
+        assert!(!in_hot(alice_map));
+        drop(bob);
+        assert!(!in_hot(bob_map));
     }
 }
