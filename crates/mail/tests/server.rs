@@ -462,3 +462,79 @@ fn wait_polls_without_idle() {
     sender.join().unwrap();
     assert_eq!(a.fetch(Some(&batch.cursor)).unwrap().mails.len(), 1);
 }
+
+#[test]
+fn a_batch_goes_over_one_session_with_per_mail_results() {
+    let alice = fresh("alice");
+    let bob = fresh("bob");
+    let rejected = fresh("rejected");
+    let mut a = plain(&alice);
+    let to_bob = vec![bob.clone()];
+    let to_bob_and_self = vec![bob.clone(), alice.clone()];
+    let partly_refused = vec![rejected.clone(), bob.clone()];
+    let only_invalid = vec!["no at sign".to_owned()];
+    let (m0, m1, m2, m3, m4) = (mail(0), mail(1), mail(2), mail(3), mail(4));
+    let batch: Vec<(&[String], &[u8])> = vec![
+        (&to_bob, &m0),
+        (&partly_refused, &m1),
+        (&only_invalid, &m2),
+        (&to_bob_and_self, &m3),
+        (&to_bob, &m4),
+    ];
+    let results = a.send_batch(&alice, &batch);
+    assert_eq!(results.len(), 5);
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    let Err(SendError::Recipients { delivered, failed }) = &results[1] else {
+        panic!("{:?}", results[1]);
+    };
+    assert_eq!(delivered, &[bob.clone()]);
+    assert!(
+        matches!(failed[0].error, DeliveryError::Refused { code: 550, .. }),
+        "{failed:?}"
+    );
+    let Err(SendError::Recipients { delivered, failed }) = &results[2] else {
+        panic!("{:?}", results[2]);
+    };
+    assert!(delivered.is_empty());
+    assert!(matches!(failed[0].error, DeliveryError::InvalidAddress(_)));
+    // The refusals left nothing behind: the mails after them went out normally.
+    assert!(results[3].is_ok() && results[4].is_ok(), "{results:?}");
+    let mut b = plain(&bob);
+    let mut bodies: Vec<String> = fetch_until(&mut b, None, 4)
+        .iter()
+        .map(|m| body_of(&m.raw))
+        .collect();
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        ["body 0\r\n", "body 1\r\n", "body 3\r\n", "body 4\r\n"]
+    );
+    assert_eq!(fetch_until(&mut a, None, 1).len(), 1, "the self-copy");
+
+    // A wrong password: every mail of the batch fails, temporarily, and only one login is
+    // tried.
+    let mut wrong = settings(&alice, Security::Plain, Security::Plain);
+    wrong.password = Zeroizing::new("wrong".to_owned());
+    let mut w = ServerCarrier::open(wrong).unwrap();
+    let results = w.send_batch(&alice, &batch[..2]);
+    assert_eq!(results.len(), 2);
+    for result in &results {
+        let error = result.as_ref().unwrap_err();
+        assert_eq!(error.severity(), Severity::Temporary, "{error:?}");
+        assert!(matches!(error, SendError::Server(_)), "{error:?}");
+    }
+    let Err(SendError::Server(first)) = &results[0] else {
+        panic!()
+    };
+    assert!(
+        matches!(first.kind(), ServerErrorKind::Login(_)),
+        "{first:?}"
+    );
+    let Err(SendError::Server(second)) = &results[1] else {
+        panic!()
+    };
+    assert!(
+        matches!(second.kind(), ServerErrorKind::Connection(why) if why.starts_with("not tried")),
+        "{second:?}"
+    );
+}

@@ -37,7 +37,7 @@ use self::smtp::Smtp;
 use crate::address::Address;
 use crate::carrier::{Batch, Carrier, check_submission, dedup_recipients};
 use crate::cursor::{Cursor, MailId};
-use crate::error::{FetchError, SendError};
+use crate::error::{FetchError, RecipientFailure, SendError};
 use crate::spool::BatchLimits;
 
 /// Pauses between attempts of an operation that failed for the network's fault.
@@ -183,6 +183,62 @@ impl Carrier for ServerCarrier {
         } else {
             Err(SendError::Recipients { delivered, failed })
         }
+    }
+
+    /// Sends the batch over one SMTP session (see `Smtp::send_batch`), with the checks and
+    /// per-recipient results of [`send`](Carrier::send) for each mail.
+    fn send_batch(
+        &mut self,
+        from: &str,
+        mails: &[(&[String], &[u8])],
+    ) -> Vec<Result<(), SendError>> {
+        // Per mail: the checks of `send`, or what to submit.
+        let mut prepared: Vec<Result<(Vec<RecipientFailure>, bool), SendError>> = Vec::new();
+        let mut submissions: Vec<smtp::Submission<'_>> = Vec::new();
+        let mut sender = None;
+        for (recipients, raw) in mails {
+            match check_submission(&self.address, from, recipients, raw) {
+                Err(e) => prepared.push(Err(e)),
+                Ok(checked) => {
+                    sender = Some(checked);
+                    let (valid, failed) = dedup_recipients(recipients);
+                    // As `send`: nothing goes to the server without a valid recipient.
+                    prepared.push(Ok((failed, !valid.is_empty())));
+                    if !valid.is_empty() {
+                        submissions.push((valid, raw));
+                    }
+                }
+            }
+        }
+        let mut outcomes = match sender {
+            Some(sender) if !submissions.is_empty() => self
+                .runtime
+                .block_on(self.smtp.send_batch(&sender, &submissions)),
+            _ => Vec::new(),
+        }
+        .into_iter();
+        prepared
+            .into_iter()
+            .map(|mail| {
+                let (mut failed, submitted) = mail?;
+                let mut delivered = Vec::new();
+                if submitted {
+                    match outcomes.next() {
+                        Some(Ok(outcome)) => {
+                            delivered = outcome.delivered;
+                            failed.extend(outcome.failed);
+                        }
+                        Some(Err(kind)) => return Err(SendError::Server(self.smtp_error(kind))),
+                        None => {}
+                    }
+                }
+                if failed.is_empty() {
+                    Ok(())
+                } else {
+                    Err(SendError::Recipients { delivered, failed })
+                }
+            })
+            .collect()
     }
 
     fn fetch(&mut self, after: Option<&Cursor>) -> Result<Batch, FetchError> {

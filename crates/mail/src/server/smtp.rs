@@ -21,6 +21,10 @@ use crate::error::{DeliveryError, RecipientFailure};
 
 type Transport = SmtpTransport<BufStream<Stream>>;
 
+/// One mail of [`Smtp::send_batch`]: its valid recipients (spelling, address), deduplicated,
+/// and its raw bytes.
+pub(crate) type Submission<'a> = (Vec<(String, Address)>, &'a [u8]);
+
 /// The SMTP client of one account.
 pub(crate) struct Smtp {
     endpoint: Endpoint,
@@ -180,104 +184,182 @@ impl Smtp {
         raw: &[u8],
     ) -> Result<Outcome, ServerErrorKind> {
         let mut transport = self.open().await?;
-        let sender = EmailAddress::new(from.to_string())
-            .map_err(|e| ServerErrorKind::Protocol(e.to_string()))?;
-        let refuse_all = |code: u16, text: &str, who: &[(String, Address)]| Outcome {
-            delivered: Vec::new(),
-            failed: who
-                .iter()
-                .map(|(spelled, _)| RecipientFailure {
-                    recipient: spelled.clone(),
-                    error: DeliveryError::Refused {
-                        code,
-                        reply: text.to_owned(),
-                    },
-                })
-                .collect(),
-        };
-
-        // Offer the recipients one by one.
-        let stream = transport.get_mut();
-        let offered = timed(async {
-            Ok(stream
-                .command(MailCommand::new(Some(sender.clone()), Vec::new()))
-                .await)
-        })
-        .await?;
-        if let Err(error) = offered {
-            return match classify(error) {
-                Failure::Refused(code, text) => Ok(refuse_all(code, &text, recipients)),
-                Failure::Session(kind) => Err(kind),
-            };
-        }
-        let mut accepted: Vec<(String, EmailAddress)> = Vec::new();
-        let mut failed = Vec::new();
-        for (spelled, address) in recipients {
-            let rcpt = EmailAddress::new(address.to_string())
-                .map_err(|e| ServerErrorKind::Protocol(e.to_string()))?;
-            let answer = timed(async {
-                Ok(stream
-                    .command(RcptCommand::new(rcpt.clone(), Vec::new()))
-                    .await)
-            })
-            .await?;
-            match answer {
-                Ok(_) => accepted.push((spelled.clone(), rcpt)),
-                Err(error) => match classify(error) {
-                    Failure::Refused(code, reply) => failed.push(RecipientFailure {
-                        recipient: spelled.clone(),
-                        error: DeliveryError::Refused { code, reply },
-                    }),
-                    Failure::Session(kind) => return Err(kind),
-                },
-            }
-        }
-        timed(async { stream.command(RsetCommand).await.map_err(session_error) }).await?;
-        if accepted.is_empty() {
+        let outcome = submit(&mut transport, from, recipients, raw).await;
+        if outcome.is_ok() {
             let _ = timed(async { transport.quit().await.map_err(session_error) }).await;
-            return Ok(Outcome {
-                delivered: Vec::new(),
-                failed,
-            });
         }
+        outcome
+    }
 
-        // The mail, to the accepted recipients.
-        let envelope = Envelope::new(
-            Some(sender),
-            accepted.iter().map(|(_, rcpt)| rcpt.clone()).collect(),
-        )
+    /// Submits several mails from `from` over one session (one connection, TLS handshake and
+    /// login instead of one per mail), each as [`Smtp::send`] would: one result per mail, in
+    /// order. Between mails the session is reset (`RSET`), so a refused mail leaves nothing
+    /// behind for the next. A session that fails is dropped and the next mail opens a new
+    /// one; if that cannot be opened, the remaining mails fail with the reason, unsent (the
+    /// caller keeps them queued).
+    pub(crate) async fn send_batch(
+        &self,
+        from: &Address,
+        mails: &[Submission<'_>],
+    ) -> Vec<Result<Outcome, ServerErrorKind>> {
+        let mut results = Vec::with_capacity(mails.len());
+        let mut session: Option<Transport> = None;
+        let mut unreachable: Option<String> = None;
+        for (recipients, raw) in mails {
+            if let Some(why) = &unreachable {
+                results.push(Err(ServerErrorKind::Connection(format!(
+                    "not tried: {why}"
+                ))));
+                continue;
+            }
+            let mut transport = match session.take() {
+                Some(mut transport) => {
+                    let reset = timed(async {
+                        transport
+                            .get_mut()
+                            .command(RsetCommand)
+                            .await
+                            .map_err(session_error)
+                    })
+                    .await;
+                    match reset {
+                        Ok(_) => transport,
+                        Err(_) => match self.open().await {
+                            Ok(transport) => transport,
+                            Err(kind) => {
+                                unreachable = Some(kind.to_string());
+                                results.push(Err(kind));
+                                continue;
+                            }
+                        },
+                    }
+                }
+                None => match self.open().await {
+                    Ok(transport) => transport,
+                    Err(kind) => {
+                        unreachable = Some(kind.to_string());
+                        results.push(Err(kind));
+                        continue;
+                    }
+                },
+            };
+            let outcome = submit(&mut transport, from, recipients, raw).await;
+            if outcome.is_ok() {
+                session = Some(transport);
+            }
+            results.push(outcome);
+        }
+        if let Some(mut transport) = session {
+            let _ = timed(async { transport.quit().await.map_err(session_error) }).await;
+        }
+        results
+    }
+}
+
+/// One mail on an open session: the recipients offered one by one (`MAIL`, `RCPT`s, `RSET`),
+/// then the mail to those accepted. Leaves the session open. `Err` means the session failed
+/// and nobody got the mail.
+async fn submit(
+    transport: &mut Transport,
+    from: &Address,
+    recipients: &[(String, Address)],
+    raw: &[u8],
+) -> Result<Outcome, ServerErrorKind> {
+    let sender = EmailAddress::new(from.to_string())
         .map_err(|e| ServerErrorKind::Protocol(e.to_string()))?;
-        // async-smtp ends the data with CRLF "." CRLF after the bytes given, so a mail that
-        // already ends with a line break goes without it (otherwise it gains an empty line).
-        let body = raw.strip_suffix(b"\r\n").unwrap_or(raw);
-        let sent = timed(async {
-            Ok(transport
-                .send(SendableEmail::new(envelope, body.to_vec()))
+    let refuse_all = |code: u16, text: &str, who: &[(String, Address)]| Outcome {
+        delivered: Vec::new(),
+        failed: who
+            .iter()
+            .map(|(spelled, _)| RecipientFailure {
+                recipient: spelled.clone(),
+                error: DeliveryError::Refused {
+                    code,
+                    reply: text.to_owned(),
+                },
+            })
+            .collect(),
+    };
+
+    // Offer the recipients one by one.
+    let stream = transport.get_mut();
+    let offered = timed(async {
+        Ok(stream
+            .command(MailCommand::new(Some(sender.clone()), Vec::new()))
+            .await)
+    })
+    .await?;
+    if let Err(error) = offered {
+        return match classify(error) {
+            Failure::Refused(code, text) => Ok(refuse_all(code, &text, recipients)),
+            Failure::Session(kind) => Err(kind),
+        };
+    }
+    let mut accepted: Vec<(String, EmailAddress)> = Vec::new();
+    let mut failed = Vec::new();
+    for (spelled, address) in recipients {
+        let rcpt = EmailAddress::new(address.to_string())
+            .map_err(|e| ServerErrorKind::Protocol(e.to_string()))?;
+        let answer = timed(async {
+            Ok(stream
+                .command(RcptCommand::new(rcpt.clone(), Vec::new()))
                 .await)
         })
         .await?;
-        let _ = timed(async { transport.quit().await.map_err(session_error) }).await;
-        match sent {
-            Ok(_) => Ok(Outcome {
-                delivered: accepted.into_iter().map(|(spelled, _)| spelled).collect(),
-                failed,
-            }),
+        match answer {
+            Ok(_) => accepted.push((spelled.clone(), rcpt)),
             Err(error) => match classify(error) {
-                Failure::Refused(code, reply) => {
-                    failed.extend(accepted.into_iter().map(|(spelled, _)| RecipientFailure {
-                        recipient: spelled,
-                        error: DeliveryError::Refused {
-                            code,
-                            reply: reply.clone(),
-                        },
-                    }));
-                    Ok(Outcome {
-                        delivered: Vec::new(),
-                        failed,
-                    })
-                }
-                Failure::Session(kind) => Err(kind),
+                Failure::Refused(code, reply) => failed.push(RecipientFailure {
+                    recipient: spelled.clone(),
+                    error: DeliveryError::Refused { code, reply },
+                }),
+                Failure::Session(kind) => return Err(kind),
             },
         }
+    }
+    timed(async { stream.command(RsetCommand).await.map_err(session_error) }).await?;
+    if accepted.is_empty() {
+        return Ok(Outcome {
+            delivered: Vec::new(),
+            failed,
+        });
+    }
+
+    // The mail, to the accepted recipients.
+    let envelope = Envelope::new(
+        Some(sender),
+        accepted.iter().map(|(_, rcpt)| rcpt.clone()).collect(),
+    )
+    .map_err(|e| ServerErrorKind::Protocol(e.to_string()))?;
+    // async-smtp ends the data with CRLF "." CRLF after the bytes given, so a mail that
+    // already ends with a line break goes without it (otherwise it gains an empty line).
+    let body = raw.strip_suffix(b"\r\n").unwrap_or(raw);
+    let sent = timed(async {
+        Ok(transport
+            .send(SendableEmail::new(envelope, body.to_vec()))
+            .await)
+    })
+    .await?;
+    match sent {
+        Ok(_) => Ok(Outcome {
+            delivered: accepted.into_iter().map(|(spelled, _)| spelled).collect(),
+            failed,
+        }),
+        Err(error) => match classify(error) {
+            Failure::Refused(code, reply) => {
+                failed.extend(accepted.into_iter().map(|(spelled, _)| RecipientFailure {
+                    recipient: spelled,
+                    error: DeliveryError::Refused {
+                        code,
+                        reply: reply.clone(),
+                    },
+                }));
+                Ok(Outcome {
+                    delivered: Vec::new(),
+                    failed,
+                })
+            }
+            Failure::Session(kind) => Err(kind),
+        },
     }
 }
