@@ -29,7 +29,7 @@ use zeroize::Zeroizing;
 
 use crate::InstanceTag;
 use crate::ake::{AkeKeys, AuthState, AwaitingDhKey, AwaitingRevealSig, AwaitingSig};
-use crate::data::{KeyState, PairKeys, PairMap, ReceivingKeys, RetainedKeys};
+use crate::data::{KeyState, MacPrefixes, PairKeys, PairMap, ReceivingKeys, RetainedKeys};
 use crate::endpoint::{Config, Endpoint, Peer};
 use crate::replay::ReplayWindow;
 use crate::session::{Encrypted, LongTermKey, MsgState, Session};
@@ -538,15 +538,8 @@ fn read_keys(
         let send_mac = r.read_array::<20>()?;
         let send_ctr = read_u64(r)?;
         let recv = read_receiving(r)?;
-        pairs.insert(
-            ids,
-            PairKeys {
-                send_aes,
-                send_mac,
-                recv,
-                send_ctr,
-            },
-        );
+        // The HMAC pads of the MAC keys are absorbed here: they are not saved.
+        pairs.insert(ids, PairKeys::new(send_aes, send_mac, recv, send_ctr));
     }
     let mut retained = PairMap::new();
     for _ in 0..read_count(r)? {
@@ -573,5 +566,6 @@ fn read_keys(
         to_reveal,
         ctr_base,
         limits,
+        prefixes: MacPrefixes::default(),
     })
 }
