@@ -148,7 +148,10 @@ pub fn fetch<C: Carrier>(
                 skipped.id, skipped.reason
             ));
         }
-        ctx.set_mail_cursor(&batch.cursor.to_string())?;
+        // An idle round (nothing new) leaves the stored cursor as it is: no commit, no fsync.
+        if cursor.as_ref() != Some(&batch.cursor) {
+            ctx.set_mail_cursor(&batch.cursor.to_string())?;
+        }
         cursor = Some(batch.cursor);
         if !batch.more {
             return Ok(());
