@@ -500,15 +500,22 @@ fn a_batch_goes_over_one_session_with_per_mail_results() {
     // The refusals left nothing behind: the mails after them went out normally.
     assert!(results[3].is_ok() && results[4].is_ok(), "{results:?}");
     let mut b = plain(&bob);
-    let mut bodies: Vec<String> = fetch_until(&mut b, None, 4)
-        .iter()
-        .map(|m| body_of(&m.raw))
-        .collect();
+    let fetched = fetch_until(&mut b, None, 4);
+    let mut bodies: Vec<String> = fetched.iter().map(|m| body_of(&m.raw)).collect();
     bodies.sort();
     assert_eq!(
         bodies,
         ["body 0\r\n", "body 1\r\n", "body 3\r\n", "body 4\r\n"]
     );
+    // delete_all: three of them in one go (and again: idempotent), the fourth stays.
+    let ids: Vec<mail::MailId> = fetched[..3].iter().map(|m| m.id.clone()).collect();
+    b.delete_all(&ids).unwrap();
+    b.delete_all(&ids).unwrap();
+    let left = b.fetch(None).unwrap();
+    assert_eq!(left.mails.len(), 1);
+    assert_eq!(left.mails[0].id, fetched[3].id);
+    let uids = doveadm(&["search", "-u", &bob, "mailbox", "INBOX", "all"]);
+    assert_eq!(uids.lines().count(), 1, "{uids}");
     assert_eq!(fetch_until(&mut a, None, 1).len(), 1, "the self-copy");
 
     // A wrong password: every mail of the batch fails, temporarily, and only one login is

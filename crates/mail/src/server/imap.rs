@@ -311,12 +311,13 @@ impl Imap {
         Ok(batch)
     }
 
-    /// One delete attempt: `UID STORE +FLAGS.SILENT (\Deleted)`, then `UID EXPUNGE` of that UID
-    /// (or `EXPUNGE` without UIDPLUS). A mail of another UIDVALIDITY is gone already.
+    /// One delete attempt: `UID STORE +FLAGS.SILENT (\Deleted)`, then `UID EXPUNGE` of those
+    /// UIDs (or `EXPUNGE` without UIDPLUS). `uids` is an IMAP UID set (`7` or `3,5,9`). Mail of
+    /// another UIDVALIDITY is gone already.
     pub(crate) async fn delete_once(
         &mut self,
         validity: u32,
-        uid: u32,
+        uids: &str,
     ) -> Result<(), ServerErrorKind> {
         let live = self.live().await?;
         if live.validity != validity {
@@ -326,15 +327,12 @@ impl Imap {
         let session = &mut live.session;
         timed(async {
             let stream = session
-                .uid_store(uid.to_string(), "+FLAGS.SILENT (\\Deleted)")
+                .uid_store(uids, "+FLAGS.SILENT (\\Deleted)")
                 .await
                 .map_err(imap_error)?;
             let _: Vec<_> = stream.try_collect().await.map_err(imap_error)?;
             if uidplus {
-                let stream = session
-                    .uid_expunge(uid.to_string())
-                    .await
-                    .map_err(imap_error)?;
+                let stream = session.uid_expunge(uids).await.map_err(imap_error)?;
                 let _: Vec<_> = stream.try_collect().await.map_err(imap_error)?;
             } else {
                 let stream = session.expunge().await.map_err(imap_error)?;

@@ -155,6 +155,10 @@ impl ServerCarrier {
     }
 }
 
+/// At most this many UIDs in one `UID STORE` / `UID EXPUNGE` of [`Carrier::delete_all`] (the
+/// command line stays well under the limits servers put on it).
+const DELETE_SET: usize = 200;
+
 /// Whether an error of this kind is worth another attempt on a new connection.
 fn transient(kind: &ServerErrorKind) -> bool {
     matches!(
@@ -271,23 +275,26 @@ impl Carrier for ServerCarrier {
         let Some((validity, uid)) = id.imap_uid() else {
             return Ok(());
         };
-        let mut attempt = 0;
-        loop {
-            let result = self.runtime.block_on(self.imap.delete_once(validity, uid));
-            match result {
-                Ok(()) => return Ok(()),
-                Err(kind) => {
-                    self.imap.drop_session();
-                    match BACKOFF.get(attempt) {
-                        Some(pause) if transient(&kind) => {
-                            thread::sleep(*pause);
-                            attempt += 1;
-                        }
-                        _ => return Err(FetchError::Server(self.imap_error(kind))),
-                    }
-                }
+        self.delete_uids(validity, &uid.to_string())
+    }
+
+    /// Deletes the mails with one `UID STORE` and one `UID EXPUNGE` per UIDVALIDITY and
+    /// [`DELETE_SET`] mails, instead of two commands per mail.
+    fn delete_all(&mut self, ids: &[MailId]) -> Result<(), FetchError> {
+        let mut by_validity: Vec<(u32, Vec<u32>)> = Vec::new();
+        for (validity, uid) in ids.iter().filter_map(MailId::imap_uid) {
+            match by_validity.iter_mut().find(|(v, _)| *v == validity) {
+                Some((_, uids)) => uids.push(uid),
+                None => by_validity.push((validity, vec![uid])),
             }
         }
+        for (validity, uids) in by_validity {
+            for set in uids.chunks(DELETE_SET) {
+                let set: Vec<String> = set.iter().map(u32::to_string).collect();
+                self.delete_uids(validity, &set.join(","))?;
+            }
+        }
+        Ok(())
     }
 
     fn wait(&mut self, timeout: Duration) -> Result<(), FetchError> {
@@ -325,6 +332,30 @@ impl Carrier for ServerCarrier {
                         .unwrap_or(Duration::from_secs(1));
                     thread::sleep(pause.min(deadline - now));
                     attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+impl ServerCarrier {
+    /// Deletes the UID set `uids` (`7` or `3,5,9`) of UIDVALIDITY `validity`, reconnecting and
+    /// retrying after a transient failure as every operation does.
+    fn delete_uids(&mut self, validity: u32, uids: &str) -> Result<(), FetchError> {
+        let mut attempt = 0;
+        loop {
+            let result = self.runtime.block_on(self.imap.delete_once(validity, uids));
+            match result {
+                Ok(()) => return Ok(()),
+                Err(kind) => {
+                    self.imap.drop_session();
+                    match BACKOFF.get(attempt) {
+                        Some(pause) if transient(&kind) => {
+                            thread::sleep(*pause);
+                            attempt += 1;
+                        }
+                        _ => return Err(FetchError::Server(self.imap_error(kind))),
+                    }
                 }
             }
         }
