@@ -28,36 +28,6 @@ const NOW: u64 = 1_700_000_000;
 const MAX_SESSION_HEAP: usize = 4096;
 const MAX_SAVED_STATE: usize = 2048;
 
-fn deliver(
-    from: &mut Endpoint,
-    from_name: &str,
-    to: &mut Endpoint,
-    to_name: &str,
-    msgs: Vec<String>,
-    rng: &mut ChaCha20Rng,
-) {
-    let mut to_b = msgs;
-    let mut to_a: Vec<String> = Vec::new();
-    while !to_b.is_empty() || !to_a.is_empty() {
-        for m in core::mem::take(&mut to_b) {
-            to_a.extend(
-                to.receive(from_name, &m, NOW, rng)
-                    .transmit
-                    .into_iter()
-                    .map(|t| t.message),
-            );
-        }
-        for m in core::mem::take(&mut to_a) {
-            to_b.extend(
-                from.receive(to_name, &m, NOW, rng)
-                    .transmit
-                    .into_iter()
-                    .map(|t| t.message),
-            );
-        }
-    }
-}
-
 /// Establishes a session between `alice` and a fresh peer `name`, exchanges `rounds`
 /// alternating messages of 100 bytes, and drops the peer. Returns the size of Alice's saved
 /// state for that peer.
@@ -73,7 +43,7 @@ fn session_with(alice: &mut Endpoint, name: &str, rounds: usize, rng: &mut ChaCh
         .into_iter()
         .map(|t| t.message)
         .collect();
-    deliver(alice, "alice", &mut bob, name, query, rng);
+    common::deliver_all(alice, "alice", &mut bob, name, query, NOW, rng);
     assert_eq!(
         alice.status(name, None).unwrap().message_state,
         MessageState::Encrypted

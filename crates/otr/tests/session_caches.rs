@@ -17,38 +17,6 @@ use rand_core::SeedableRng;
 
 const NOW: u64 = 1_700_000_000;
 
-/// Delivers `msgs` from `from` (known to `to` as `from_name`) to `to` (known to `from` as
-/// `to_name`) and every answer back and forth until nothing is left to send.
-fn deliver(
-    from: &mut Endpoint,
-    from_name: &str,
-    to: &mut Endpoint,
-    to_name: &str,
-    msgs: Vec<String>,
-    rng: &mut ChaCha20Rng,
-) {
-    let mut to_b = msgs;
-    let mut to_a: Vec<String> = Vec::new();
-    while !to_b.is_empty() || !to_a.is_empty() {
-        for m in core::mem::take(&mut to_b) {
-            to_a.extend(
-                to.receive(from_name, &m, NOW, rng)
-                    .transmit
-                    .into_iter()
-                    .map(|t| t.message),
-            );
-        }
-        for m in core::mem::take(&mut to_a) {
-            to_b.extend(
-                from.receive(to_name, &m, NOW, rng)
-                    .transmit
-                    .into_iter()
-                    .map(|t| t.message),
-            );
-        }
-    }
-}
-
 /// Runs the AKE between `a` (named `a_name` at `b`) and `b` (named `b_name` at `a`).
 fn establish(
     a: &mut Endpoint,
@@ -63,7 +31,7 @@ fn establish(
         .into_iter()
         .map(|t| t.message)
         .collect();
-    deliver(a, a_name, b, b_name, query, rng);
+    common::deliver_all(a, a_name, b, b_name, query, NOW, rng);
     assert_eq!(
         a.status(b_name, None).unwrap().message_state,
         MessageState::Encrypted

@@ -173,3 +173,36 @@ impl Pair {
         }
     }
 }
+
+/// Delivers `msgs` from `from` (known to `to` as `from_name`) to `to` (known to `from` as
+/// `to_name`) at `now`, and every answer back and forth until nothing is left to send.
+pub fn deliver_all(
+    from: &mut Endpoint,
+    from_name: &str,
+    to: &mut Endpoint,
+    to_name: &str,
+    msgs: Vec<String>,
+    now: u64,
+    rng: &mut ChaCha20Rng,
+) {
+    let mut to_b = msgs;
+    let mut to_a: Vec<String> = Vec::new();
+    while !to_b.is_empty() || !to_a.is_empty() {
+        for m in core::mem::take(&mut to_b) {
+            to_a.extend(
+                to.receive(from_name, &m, now, rng)
+                    .transmit
+                    .into_iter()
+                    .map(|t| t.message),
+            );
+        }
+        for m in core::mem::take(&mut to_a) {
+            to_b.extend(
+                from.receive(to_name, &m, now, rng)
+                    .transmit
+                    .into_iter()
+                    .map(|t| t.message),
+            );
+        }
+    }
+}
