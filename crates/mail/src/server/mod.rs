@@ -246,28 +246,11 @@ impl Carrier for ServerCarrier {
     }
 
     fn fetch(&mut self, after: Option<&Cursor>) -> Result<Batch, FetchError> {
-        let mut attempt = 0;
-        loop {
-            let result = self
-                .runtime
-                .block_on(self.imap.fetch_once(after, self.limits));
-            match result {
-                Ok(batch) => {
-                    self.seen = Some(batch.cursor.clone());
-                    return Ok(batch);
-                }
-                Err(kind) => {
-                    self.imap.drop_session();
-                    match BACKOFF.get(attempt) {
-                        Some(pause) if transient(&kind) => {
-                            thread::sleep(*pause);
-                            attempt += 1;
-                        }
-                        _ => return Err(FetchError::Server(self.imap_error(kind))),
-                    }
-                }
-            }
-        }
+        let limits = self.limits;
+        let batch =
+            self.imap_retrying(|imap, runtime| runtime.block_on(imap.fetch_once(after, limits)))?;
+        self.seen = Some(batch.cursor.clone());
+        Ok(batch)
     }
 
     fn delete(&mut self, id: &MailId) -> Result<(), FetchError> {
@@ -342,11 +325,20 @@ impl ServerCarrier {
     /// Deletes the UID set `uids` (`7` or `3,5,9`) of UIDVALIDITY `validity`, reconnecting and
     /// retrying after a transient failure as every operation does.
     fn delete_uids(&mut self, validity: u32, uids: &str) -> Result<(), FetchError> {
+        self.imap_retrying(|imap, runtime| runtime.block_on(imap.delete_once(validity, uids)))
+    }
+
+    /// Runs `op` on the IMAP connection; after a failure, drops the session and, if the
+    /// failure is transient, pauses ([`BACKOFF`]) and runs it again on a new session, until
+    /// the pauses are used up.
+    fn imap_retrying<T>(
+        &mut self,
+        mut op: impl FnMut(&mut Imap, &Runtime) -> Result<T, ServerErrorKind>,
+    ) -> Result<T, FetchError> {
         let mut attempt = 0;
         loop {
-            let result = self.runtime.block_on(self.imap.delete_once(validity, uids));
-            match result {
-                Ok(()) => return Ok(()),
+            match op(&mut self.imap, &self.runtime) {
+                Ok(value) => return Ok(value),
                 Err(kind) => {
                     self.imap.drop_session();
                     match BACKOFF.get(attempt) {
