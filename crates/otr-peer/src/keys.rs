@@ -24,12 +24,6 @@ pub enum KeyError {
         /// What the OS said.
         source: io::Error,
     },
-    /// The file is not text.
-    #[error("cannot read key file {}: it is not UTF-8 text", path.display())]
-    NotText {
-        /// The key file.
-        path: PathBuf,
-    },
     /// The file is not a libotr private-key file.
     #[error("cannot read key file {}: {source}", path.display())]
     Parse {
@@ -108,14 +102,12 @@ fn read_entries(path: &Path) -> Result<Vec<PrivateKeyEntry>, KeyError> {
             });
         }
     };
-    let text = core::str::from_utf8(&bytes).map_err(|_| KeyError::NotText {
-        path: path.to_owned(),
-    })?;
     // libotr refuses an empty file; there is nothing in it to lose, so take it as no keys.
-    if text.trim().is_empty() {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
-    keyfile::parse_private_keys(text).map_err(|source| KeyError::Parse {
+    // Bytes, not text: libotr's file is not always UTF-8 (see `keyfile::parse_private_keys`).
+    keyfile::parse_private_keys(&bytes).map_err(|source| KeyError::Parse {
         path: path.to_owned(),
         source,
     })

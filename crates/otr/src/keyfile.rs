@@ -384,7 +384,11 @@ impl PartialEq for PrivateKeyEntry {
 
 impl Eq for PrivateKeyEntry {}
 
-/// Parses libotr's `otr.private_key`.
+/// Parses libotr's `otr.private_key`, given as the file's bytes (or as text).
+///
+/// The file is not always UTF-8: libgcrypt prints a number whose bytes are all printable or
+/// above 0xA0 (the first one below 0x80) as a quoted string of those raw bytes, so about one
+/// key in a few hundred that libotr generates makes a file that is not UTF-8.
 ///
 /// Accounts are returned in file order. Within an account and within `(dsa ...)` fields may come
 /// in any order; unknown fields are ignored, duplicated ones rejected.
@@ -392,14 +396,15 @@ impl Eq for PrivateKeyEntry {}
 /// # Errors
 ///
 /// A [`KeyFileError`] naming the line of the first problem: syntax, limits, or structure.
-pub fn parse_private_keys(text: &str) -> Result<Vec<PrivateKeyEntry>, KeyFileError> {
-    if text.len() > MAX_KEY_FILE_BYTES {
+pub fn parse_private_keys(file: impl AsRef<[u8]>) -> Result<Vec<PrivateKeyEntry>, KeyFileError> {
+    let file = file.as_ref();
+    if file.len() > MAX_KEY_FILE_BYTES {
         return Err(KeyFileError::InputTooLarge {
-            len: text.len(),
+            len: file.len(),
             max: MAX_KEY_FILE_BYTES,
         });
     }
-    let root = sexp::parse_document(text.as_bytes())?;
+    let root = sexp::parse_document(file)?;
     let items = match &root.kind {
         sexp::Kind::List(items) => items,
         sexp::Kind::Atom(_) => return Err(KeyFileError::NotPrivkeys { line: root.line }),
@@ -1292,6 +1297,32 @@ mod tests {
         );
     }
 
+    /// libgcrypt may print a number as a quoted string of raw bytes (see
+    /// `parse_private_keys`); such a file is not UTF-8 and must still be read. Here the Go
+    /// sample's `x` (bytes d0 34, a0 39: not UTF-8) is written that way.
+    #[test]
+    fn quoted_raw_bytes_that_are_not_utf8_are_read() {
+        let hex_x = "#14D0345A3562C480A039E3C72764F72D79043216#";
+        let raw_x = hex::decode(hex_x.trim_matches('#')).unwrap();
+        let mut quoted = vec![b'"'];
+        for &b in &raw_x {
+            if b == b'"' || b == b'\\' {
+                quoted.push(b'\\');
+            }
+            quoted.push(b);
+        }
+        quoted.push(b'"');
+        let at = GO_SAMPLE.find(hex_x).unwrap();
+        let mut file = GO_SAMPLE.as_bytes()[..at].to_vec();
+        file.extend_from_slice(&quoted);
+        file.extend_from_slice(&GO_SAMPLE.as_bytes()[at + hex_x.len()..]);
+        assert!(core::str::from_utf8(&file).is_err());
+
+        let keys = parse_private_keys(&file).unwrap();
+        assert_eq!(keys, parse_private_keys(GO_SAMPLE).unwrap());
+        assert_eq!(&*keys[0].x, raw_x.as_slice());
+    }
+
     #[test]
     fn libotr_file_parses_with_libotr_fingerprints() {
         let keys = parse_private_keys(LIBOTR_KEYS).unwrap();
@@ -1400,7 +1431,7 @@ mod tests {
                 actual: 3
             }
         );
-        let keys = parse_private_keys(&verbatim.replace("4|AQID|", "3|AQID|")).unwrap();
+        let keys = parse_private_keys(verbatim.replace("4|AQID|", "3|AQID|")).unwrap();
         assert_eq!(keys[0].account, "a\nb");
         assert_eq!(keys[0].x.as_slice(), &[1, 2, 3]);
     }
@@ -1841,7 +1872,7 @@ mod tests {
                 // Mostly S-expression punctuation, to reach the interesting paths.
                 bytes[i] = b"()#|\"\\: 0a9"[usize::from(byte) % 11];
             }
-            let _ = parse_private_keys(&String::from_utf8_lossy(&bytes));
+            let _ = parse_private_keys(&bytes);
         }
 
         #[test]
