@@ -1323,6 +1323,24 @@ mod tests {
         assert_eq!(&*keys[0].x, raw_x.as_slice());
     }
 
+    /// A file libotr 4.1.1 really wrote with a raw-byte string (see the fixtures' README).
+    #[test]
+    fn libotr_file_with_raw_bytes_is_read() {
+        let file = include_bytes!("../tests/data/keyfile/libotr-4.1.1-raw-bytes.private_key");
+        assert!(
+            String::from_utf8(file.to_vec()).is_err(),
+            "the fixture is not UTF-8"
+        );
+        let keys = parse_private_keys(file).unwrap();
+        let accounts: Vec<&str> = keys.iter().map(|k| k.account.as_str()).collect();
+        assert_eq!(accounts.len(), 3, "{accounts:?}");
+        assert!(accounts.contains(&"carol"), "{accounts:?}");
+        for key in &keys {
+            // g^x = y for every key, the one with the raw-byte x included.
+            key.to_dsa_private_key().unwrap();
+        }
+    }
+
     #[test]
     fn libotr_file_parses_with_libotr_fingerprints() {
         let keys = parse_private_keys(LIBOTR_KEYS).unwrap();
