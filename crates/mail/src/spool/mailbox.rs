@@ -92,9 +92,7 @@ impl Mailbox {
     /// Delivers `raw`: written and synced to `tmp/`, then renamed into `new/` under the next
     /// stamp. Returns the stamp.
     pub(crate) fn deliver(&self, raw: &[u8]) -> Result<Stamp, IoError> {
-        self.ensure()?;
-        let tmp = self.write_tmp(raw)?;
-        self.publish(vec![Ok(tmp)])
+        self.deliver_all(&[raw])
             .pop()
             .unwrap_or_else(|| Err(exhausted(&self.dir)))
     }
@@ -261,17 +259,6 @@ impl Mailbox {
         }
         .map_err(|e| IoError::new("lock", &path, e))?;
         Ok(file)
-    }
-
-    /// Writes `raw` to a new file in `tmp/` and syncs it.
-    fn write_tmp(&self, raw: &[u8]) -> Result<PathBuf, IoError> {
-        let (path, file) = self.create_tmp(raw)?;
-        if let Err(e) = file.sync_all() {
-            drop(file);
-            let _ = fs::remove_file(&path);
-            return Err(IoError::new("write", &path, e));
-        }
-        Ok(path)
     }
 
     /// Writes `raw` to a new file in `tmp/`, not synced yet; returns it still open.

@@ -105,23 +105,9 @@ impl Spool {
 
 impl Carrier for Spool {
     fn send(&mut self, from: &str, recipients: &[String], raw: &[u8]) -> Result<(), SendError> {
-        check_submission(&self.address, from, recipients, raw)?;
-        let (valid, mut failed) = dedup_recipients(recipients);
-        let mut delivered = Vec::new();
-        for (recipient, address) in valid {
-            match Mailbox::new(&self.root, &address).deliver(raw) {
-                Ok(_) => delivered.push(recipient),
-                Err(error) => failed.push(RecipientFailure {
-                    recipient,
-                    error: error.into(),
-                }),
-            }
-        }
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            Err(SendError::Recipients { delivered, failed })
-        }
+        self.send_batch(from, &[(recipients, raw)])
+            .pop()
+            .unwrap_or(Ok(()))
     }
 
     /// Delivers the batch mailbox by mailbox: each mailbox gets its mails (in batch order) with
