@@ -169,34 +169,20 @@ fn transient(kind: &ServerErrorKind) -> bool {
 
 impl Carrier for ServerCarrier {
     fn send(&mut self, from: &str, recipients: &[String], raw: &[u8]) -> Result<(), SendError> {
-        let sender = check_submission(&self.address, from, recipients, raw)?;
-        let (valid, mut failed) = dedup_recipients(recipients);
-        let mut delivered = Vec::new();
-        if !valid.is_empty() {
-            let outcome = self.runtime.block_on(self.smtp.send(&sender, &valid, raw));
-            match outcome {
-                Ok(outcome) => {
-                    delivered = outcome.delivered;
-                    failed.extend(outcome.failed);
-                }
-                Err(kind) => return Err(SendError::Server(self.smtp_error(kind))),
-            }
-        }
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            Err(SendError::Recipients { delivered, failed })
-        }
+        self.send_batch(from, &[(recipients, raw)])
+            .pop()
+            .unwrap_or(Ok(()))
     }
 
-    /// Sends the batch over one SMTP session (see `Smtp::send_batch`), with the checks and
-    /// per-recipient results of [`send`](Carrier::send) for each mail.
+    /// Sends the batch over one SMTP session (see `Smtp::send_batch`), with the submission
+    /// checks and per-recipient results of [`Carrier::send`] for each mail (a single `send` is
+    /// the batch of one).
     fn send_batch(
         &mut self,
         from: &str,
         mails: &[(&[String], &[u8])],
     ) -> Vec<Result<(), SendError>> {
-        // Per mail: the checks of `send`, or what to submit.
+        // Per mail: the submission checks, or what to submit.
         let mut prepared: Vec<Result<(Vec<RecipientFailure>, bool), SendError>> = Vec::new();
         let mut submissions: Vec<smtp::Submission<'_>> = Vec::new();
         let mut sender = None;
@@ -206,7 +192,7 @@ impl Carrier for ServerCarrier {
                 Ok(checked) => {
                     sender = Some(checked);
                     let (valid, failed) = dedup_recipients(recipients);
-                    // As `send`: nothing goes to the server without a valid recipient.
+                    // Nothing goes to the server without a valid recipient.
                     prepared.push(Ok((failed, !valid.is_empty())));
                     if !valid.is_empty() {
                         submissions.push((valid, raw));
@@ -233,7 +219,11 @@ impl Carrier for ServerCarrier {
                             failed.extend(outcome.failed);
                         }
                         Some(Err(kind)) => return Err(SendError::Server(self.smtp_error(kind))),
-                        None => {}
+                        // `Smtp::send_batch` answers every submission; never taken for sent.
+                        None => {
+                            let kind = ServerErrorKind::Connection("no result for the mail".into());
+                            return Err(SendError::Server(self.smtp_error(kind)));
+                        }
                     }
                 }
                 if failed.is_empty() {

@@ -175,26 +175,10 @@ impl Smtp {
         Ok(())
     }
 
-    /// Submits `raw` from `from` to `recipients` (valid addresses, deduplicated by the caller).
-    /// `Err` means the session failed and nobody got the mail.
-    pub(crate) async fn send(
-        &self,
-        from: &Address,
-        recipients: &[(String, Address)],
-        raw: &[u8],
-    ) -> Result<Outcome, ServerErrorKind> {
-        let mut transport = self.open().await?;
-        let outcome = submit(&mut transport, from, recipients, raw).await;
-        if outcome.is_ok() {
-            let _ = timed(async { transport.quit().await.map_err(session_error) }).await;
-        }
-        outcome
-    }
-
     /// Submits several mails from `from` over one session (one connection, TLS handshake and
-    /// login instead of one per mail), each as [`Smtp::send`] would: one result per mail, in
-    /// order. Between mails the session is reset (`RSET`), so a refused mail leaves nothing
-    /// behind for the next. A session that fails is dropped and the next mail opens a new
+    /// login instead of one per mail): one result per mail, in order (`Err`: the session
+    /// failed and nobody got that mail). Between mails the session is reset (`RSET`), so a
+    /// refused mail leaves nothing behind for the next. A session that fails is dropped and the next mail opens a new
     /// one; if that cannot be opened, the remaining mails fail with the reason, unsent (the
     /// caller keeps them queued).
     pub(crate) async fn send_batch(
