@@ -317,8 +317,8 @@ pub(crate) struct DataMessageRef<'a> {
 }
 
 impl<'a> DataMessageRef<'a> {
-    /// Reads a body, field by field as [`DataMessage`]'s `Codec::read` does (same errors), and
-    /// returns how many bytes remained after the encrypted message, where the MAC starts.
+    /// Reads a body field by field (also [`DataMessage`]'s `Codec::read`), and returns how
+    /// many bytes remained after the encrypted message, where the MAC starts.
     fn read(reader: &mut Reader<'a>) -> Result<(Self, usize), DecodeError> {
         let flags = reader.read_u8()?;
         let sender_keyid = reader.read_u32()?;
