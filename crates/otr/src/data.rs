@@ -179,30 +179,13 @@ pub(crate) struct PairMap<V: Zeroize> {
 /// absorbed already.
 const MAC_PREFIX_LEN: usize = 192;
 
-/// The bytes before the next D-H key in a v3 data message's MAC input (header, flags, key ids);
-/// in v2 they also cover the key's length and first bytes.
-const MAC_HEAD_LEN: usize = 20;
-
-/// The MAC state of the messages a session last sent, after the first [`MAC_PREFIX_LEN`] bytes
-/// of their MAC input: the head (compared) and the MPI of our current public key, which changes
-/// only together with `our_keyid`. Absorbing the prefix costs three of a short message's five
+/// The MAC state of the messages a session last sent, or last received on a live pair, after
+/// exactly `prefix` (the first [`MAC_PREFIX_LEN`] bytes of their MAC input: header, key ids and
+/// the sender's next D-H key, public, on the wire): a message that starts with the same bytes
+/// under the same pair reuses it. Absorbing the prefix costs three of a short message's five
 /// inner SHA-1 compressions.
-struct SendPrefix {
-    /// The pair whose sending MAC key the state is under.
-    ids: (u32, u32),
-    /// Our key id when the state was made (it names the next D-H key in the prefix).
-    our_keyid: u32,
-    /// The first bytes of the prefix (public).
-    head: [u8; MAC_HEAD_LEN],
-    /// Wiped on drop.
-    state: HmacSha1State,
-}
-
-/// The MAC state of the messages a session last received on a live pair, after exactly
-/// `prefix` (public: it is on the wire), which a message must start with for the state to be
-/// used.
-struct RecvPrefix {
-    /// The pair whose receiving MAC key the state is under.
+struct PrefixState {
+    /// The pair whose MAC key (sending or receiving) the state is under.
     ids: (u32, u32),
     prefix: [u8; MAC_PREFIX_LEN],
     /// Wiped on drop.
@@ -213,8 +196,8 @@ struct RecvPrefix {
 /// or receives pays two pointers.
 #[derive(Default)]
 pub(crate) struct MacPrefixes {
-    send: Option<Box<SendPrefix>>,
-    recv: Option<Box<RecvPrefix>>,
+    send: Option<Box<PrefixState>>,
+    recv: Option<Box<PrefixState>>,
 }
 
 impl MacPrefixes {
@@ -300,9 +283,8 @@ impl<V: Zeroize> PairMap<V> {
 /// returns the MAC of all of `out`, using and updating the session's kept state `kept`.
 fn seal_in_place(
     pair: &PairKeys,
-    kept: &mut Option<Box<SendPrefix>>,
+    kept: &mut Option<Box<PrefixState>>,
     ids: (u32, u32),
-    our_keyid: u32,
     ctr: &[u8; 8],
     out: &mut [u8],
     start: usize,
@@ -315,48 +297,14 @@ fn seal_in_place(
         ctr,
         out.get_mut(start..).unwrap_or_default(),
     );
-    let input: &[u8] = out;
-    let (Some(prefix), Some(rest), Some(head)) = (
-        input.get(..MAC_PREFIX_LEN),
-        input.get(MAC_PREFIX_LEN..),
-        input.first_chunk::<MAC_HEAD_LEN>(),
-    ) else {
-        return pair.send_mac_key.mac(input);
-    };
-    if let Some(kept) = kept
-        .as_deref()
-        .filter(|k| k.ids == ids && k.our_keyid == our_keyid && k.head == *head)
-    {
-        return kept.state.finish(rest);
-    }
-    let mut state = pair.send_mac_key.start();
-    let _ = state.absorb_blocks(prefix);
-    let mac = state.finish(rest);
-    match kept {
-        // The allocation is reused: assigning drops (wipes) the old state in place.
-        Some(kept) => {
-            kept.ids = ids;
-            kept.our_keyid = our_keyid;
-            kept.head = *head;
-            kept.state = state;
-        }
-        None => {
-            *kept = Some(Box::new(SendPrefix {
-                ids,
-                our_keyid,
-                head: *head,
-                state,
-            }));
-        }
-    }
-    mac
+    prefixed_mac(&pair.send_mac_key, kept, ids, out)
 }
 
-/// The MAC of `mac_input` under `key`, the receiving MAC key of the live pair `ids`, using and
-/// updating the session's kept state `kept`.
-fn live_mac(
+/// The MAC of `mac_input` under `key`, the MAC key of the pair `ids`, reusing and updating
+/// `kept` when the input is long enough to start with a whole prefix.
+fn prefixed_mac(
     key: &HmacSha1Key,
-    kept: &mut Option<Box<RecvPrefix>>,
+    kept: &mut Option<Box<PrefixState>>,
     ids: (u32, u32),
     mac_input: &[u8],
 ) -> [u8; 20] {
@@ -377,13 +325,14 @@ fn live_mac(
     let _ = state.absorb_blocks(prefix);
     let mac = state.finish(rest);
     match kept {
+        // The allocation is reused: assigning drops (wipes) the old state in place.
         Some(kept) => {
             kept.ids = ids;
             kept.prefix = *prefix;
             kept.state = state;
         }
         None => {
-            *kept = Some(Box::new(RecvPrefix {
+            *kept = Some(Box::new(PrefixState {
                 ids,
                 prefix: *prefix,
                 state,
@@ -608,7 +557,6 @@ impl KeyState {
             self.pairs.get(&(ours, theirs))?,
             &mut self.prefixes.send,
             (ours, theirs),
-            self.our_keyid,
             &ctr,
             out,
             start,
@@ -659,7 +607,7 @@ impl KeyState {
             }
         };
         let mac = match live_key {
-            Some(key) => live_mac(key, &mut self.prefixes.recv, ids, mac_input),
+            Some(key) => prefixed_mac(key, &mut self.prefixes.recv, ids, mac_input),
             // Delayed mail on a retired pair: rare, its pads are absorbed per message.
             None => HmacSha1Key::new(&keys.mac).mac(mac_input),
         };
