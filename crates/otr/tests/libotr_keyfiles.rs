@@ -279,7 +279,7 @@ fn private_keys_both_ways() {
         .init("made-by-libotr", PROTOCOL, path_str(&file), None)
         .unwrap();
     let libotr_fp = libotr.command_ok(&["fingerprint"]).unwrap();
-    let entries = keyfile::parse_private_keys(text(&file)).unwrap();
+    let entries = keyfile::parse_private_keys(std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(
         (entries[0].account.as_str(), entries[0].protocol.as_str()),
